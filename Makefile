@@ -1,0 +1,39 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Each creates the
+# virtual environment if absent and installs everything from this repository.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.distil-installed
+DISTIL := $(VENV)/bin/distil
+
+.PHONY: install demo test lint bench clean
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	# torch first and pinned: an unpinned torch (pulled by transformers or
+	# sentence-transformers) would fetch a multi-GB CUDA build.
+	$(PIP) install --quiet torch==2.13.0
+	# llama-cpp-python compiles llama.cpp (several minutes on 2 cores, once;
+	# pip caches the wheel).
+	$(PIP) install --quiet -e ".[dev,llm,train]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(DISTIL) run configs/all_rules.cfg \
+		"Apple hired Tim Cook in Cupertino. I lost my card yesterday, please block it." \
+		"Sundar Pichai is the CEO of Google, which is based in Mountain View." \
+		"How do I top up my account with a transfer from Berlin?"
+
+test: install
+	$(PY) -m pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check distil tests bench
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

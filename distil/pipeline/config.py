@@ -1,0 +1,64 @@
+"""Load pipeline configs, apply dotted overrides, and build the ``Language``.
+
+The config file is the single source of truth: ``distil.load`` and every CLI
+command that takes a CONFIG go through :func:`load_pipeline`, so a pipeline
+behaves the same from Python and from the command line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import spacy
+from confection import ConfigValidationError
+from spacy.language import Language
+from spacy.util import load_config, load_model_from_config
+from thinc.api import Config
+
+from ..schemas import SchemaError
+
+
+class ConfigError(ValueError):
+    """A pipeline config could not be read or built; the message names the file and the problem."""
+
+
+PathLike = Union[str, Path]
+
+
+def read_config(path: PathLike, overrides: Optional[Mapping[str, Any]] = None) -> Config:
+    """Read a config file with dotted ``overrides`` applied (not yet interpolated)."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        return load_config(path, overrides=dict(overrides or {}), interpolate=False)
+    except (ConfigValidationError, ValueError, KeyError) as err:
+        raise ConfigError(f"{path}: {err}") from err
+    except Exception as err:  # configparser raises its own hierarchy for syntax errors
+        raise ConfigError(f"{path}: malformed config: {err}") from err
+
+
+def load_pipeline(path: PathLike, overrides: Optional[Mapping[str, Any]] = None) -> Language:
+    """Build the pipeline a config declares, with dotted ``overrides`` applied.
+
+    ``path`` may also be a directory written by ``nlp.to_disk`` (or an
+    installed pipeline package name), which is loaded with ``spacy.load``.
+    Errors name the config file and say what is wrong: an unknown factory, a
+    missing schema, a label that is not in the schema.
+    """
+    candidate = Path(path)
+    if candidate.is_dir():
+        return spacy.load(candidate, config=dict(overrides or {}))
+    if not candidate.exists() and isinstance(path, str) and "/" not in path and not path.endswith(".cfg"):
+        return spacy.load(path, config=dict(overrides or {}))
+    config = read_config(candidate, overrides)
+    try:
+        return load_model_from_config(config, auto_fill=True, validate=True)
+    except SchemaError as err:
+        raise ConfigError(f"{candidate}: {err}") from err
+    except ConfigValidationError as err:
+        raise ConfigError(f"{candidate}: invalid config:\n{err}") from err
+    except (ValueError, KeyError, TypeError, OSError) as err:
+        raise ConfigError(f"{candidate}: {err}") from err

@@ -1,0 +1,107 @@
+"""Read raw input texts: a text file (one document a line), JSONL with a text field, or stdin.
+
+Bad lines (invalid UTF-8, malformed JSON, no text field, empty text) do not stop
+the read: each is yielded as a :class:`Skip` naming the source and line, so the
+command can count and report them while the good documents go through.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, Union
+
+
+@dataclass(frozen=True)
+class TextItem:
+    """One input document: its text, where it came from, and any extra fields of its record."""
+
+    text: str
+    source: str
+    line: int
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Skip:
+    """An input line that could not be used, and why."""
+
+    source: str
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.line}: {self.reason}"
+
+
+InputItem = Union[TextItem, Skip]
+
+
+def _lines(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
+    for number, raw in enumerate(stream, start=1):
+        yield number, raw.rstrip(b"\r\n")
+
+
+def parse_line(raw: bytes, source: str, number: int, *, jsonl: bool, text_field: str = "text") -> InputItem:
+    """Decode and parse one input line into a :class:`TextItem` or a :class:`Skip`."""
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return Skip(source, number, f"invalid UTF-8 at byte {err.start}")
+    if jsonl:
+        if not line.strip():
+            return Skip(source, number, "empty line")
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            return Skip(source, number, f"malformed JSON: {err.msg} at column {err.colno}")
+        if not isinstance(record, dict) or text_field not in record:
+            return Skip(source, number, f"no {text_field!r} field")
+        text = record.pop(text_field)
+        if not isinstance(text, str):
+            return Skip(source, number, f"{text_field!r} is not a string")
+        meta = record
+    else:
+        text, meta = line, {}
+    if not text.strip():
+        return Skip(source, number, "empty text")
+    return TextItem(text=text, source=source, line=number, meta=meta)
+
+
+def read_texts(path: Union[str, Path], *, text_field: str = "text") -> Iterator[InputItem]:
+    """Yield the documents of an input file (``-`` for stdin), one per line.
+
+    A ``.jsonl``/``.json`` file, or stdin whose first line starts with ``{``,
+    is read as JSONL records with ``text_field``; anything else as plain text.
+    """
+    if str(path) == "-":
+        yield from _read_stream(sys.stdin.buffer, "<stdin>", None, text_field)
+        return
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"input file not found: {path}")
+    jsonl = path.suffix.lower() in {".jsonl", ".json", ".ndjson"}
+    with path.open("rb") as stream:
+        yield from _read_stream(stream, str(path), jsonl, text_field)
+
+
+def _read_stream(stream: BinaryIO, source: str, jsonl: bool | None, text_field: str) -> Iterator[InputItem]:
+    for number, raw in _lines(stream):
+        if jsonl is None:
+            if not raw.strip():
+                yield Skip(source, number, "empty line")
+                continue
+            jsonl = raw.lstrip().startswith(b"{")
+        yield parse_line(raw, source, number, jsonl=jsonl, text_field=text_field)
+
+
+def from_arguments(texts: Iterable[str]) -> Iterator[InputItem]:
+    """Texts given on the command line, as input items."""
+    for number, text in enumerate(texts, start=1):
+        if not text.strip():
+            yield Skip("<argv>", number, "empty text")
+        else:
+            yield TextItem(text=text, source="<argv>", line=number)
