@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from .about import __version__
 from .annotations import Failure, Relation, register_extensions
-from .pipeline.config import ConfigError, load_pipeline as load
+from .pipeline.config import ConfigError
+from .pipeline.config import load_pipeline as load
 from .records import DocRecord, from_record, to_record
 from .schemas import NERSchema, RELSchema, SchemaError, TextCatSchema
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from spacy.util import registry
 
 TaskName = Literal["ner", "textcat", "rel"]
@@ -229,8 +229,12 @@ def ensure_schema(value: Any, cls: type[Any], component: str) -> Any:
     if isinstance(value, cls):
         return value
     if isinstance(value, Mapping):
-        factory = {NERSchema: make_ner_schema, TextCatSchema: make_textcat_schema, RELSchema: make_rel_schema}[cls]
-        return factory(**value)
+        factories: dict[type[Any], Any] = {
+            NERSchema: make_ner_schema,
+            TextCatSchema: make_textcat_schema,
+            RELSchema: make_rel_schema,
+        }
+        return factories[cls](**value)
     task = cls.model_fields["task"].default
     raise SchemaError(
         f"component {component!r} needs a {task} schema, got {value!r}. Declare one in the config, e.g. "

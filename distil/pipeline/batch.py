@@ -60,13 +60,13 @@ def process(
         except Exception:
             yield from _one_by_one(nlp, batch, inputs_)
             continue
-        yield from zip(batch, docs)
+        yield from zip(batch, docs, strict=True)
 
 
 def _one_by_one(
     nlp: Language, batch: list[T], inputs: list[Union[Doc, str]]
 ) -> Iterator[tuple[T, Union[Doc, DocError[T]]]]:
-    for item, value in zip(batch, inputs):
+    for item, value in zip(batch, inputs, strict=True):
         try:
             _check_length(nlp, value.text if isinstance(value, Doc) else value)
             yield item, nlp(value)

@@ -22,3 +22,32 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     """Print an error for the user (no traceback) and return the exit to raise."""
     typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
     return typer.Exit(code)
+
+
+def split_overrides(args: list[str]) -> tuple[list[str], dict[str, Any]]:
+    """Separate positional values from ``--section.key value`` overrides in extra arguments.
+
+    Click hands a command's unknown options and its variadic arguments over in
+    one list; an option name with a dot is a config override, everything else
+    is positional. ``--section.key=value`` and a bare flag (``--x.y`` meaning
+    true) are accepted as spaCy does.
+    """
+    positional: list[str] = []
+    override_args: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg.startswith("--") and "." in arg.split("=", 1)[0]:
+            override_args.append(arg)
+            if "=" not in arg and i + 1 < len(args) and not args[i + 1].startswith("--"):
+                override_args.append(args[i + 1])
+                i += 1
+        elif arg.startswith("--"):
+            raise ConfigError(f"unknown option {arg!r}; config overrides look like --section.key value")
+        else:
+            positional.append(arg)
+        i += 1
+    try:
+        return positional, parse_config_overrides(override_args)
+    except SystemExit as err:
+        raise ConfigError(f"malformed config override in {' '.join(override_args)!r}") from err

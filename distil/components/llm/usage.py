@@ -1,0 +1,92 @@
+"""Usage accounting shared by the LLM models and tasks: requests, tokens, latency, cost, failures."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q``-th percentile (0-100) by linear interpolation; 0.0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q / 100.0
+    low = int(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+@dataclass
+class Usage:
+    """Counters of one model instance, safe to update from worker threads.
+
+    ``price_per_1k_prompt`` / ``price_per_1k_completion`` turn token counts
+    into :attr:`cost` (0 for local models).
+    """
+
+    price_per_1k_prompt: float = 0.0
+    price_per_1k_completion: float = 0.0
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cache_hits: int = 0
+    cache_misses: int = 0
+    retries: int = 0
+    reasks: int = 0
+    latencies: list[float] = field(default_factory=list)
+    failures: Counter[str] = field(default_factory=Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add_completion(self, prompt_tokens: int, completion_tokens: int, latency: float) -> None:
+        """Count one answered request."""
+        with self._lock:
+            self.requests += 1
+            self.prompt_tokens += prompt_tokens
+            self.completion_tokens += completion_tokens
+            self.latencies.append(latency)
+
+    def add(self, counter: str, n: int = 1) -> None:
+        """Increment ``cache_hits``, ``cache_misses``, ``retries`` or ``reasks``."""
+        with self._lock:
+            setattr(self, counter, getattr(self, counter) + n)
+
+    def add_failure(self, kind: str) -> None:
+        """Count a request that ended in a failure of ``kind``."""
+        with self._lock:
+            self.failures[kind] += 1
+
+    @property
+    def cost(self) -> float:
+        """Money spent, from token counts and the configured prices."""
+        return (
+            self.prompt_tokens * self.price_per_1k_prompt + self.completion_tokens * self.price_per_1k_completion
+        ) / 1000.0
+
+    def snapshot(self) -> dict[str, Any]:
+        """A JSON-serialisable copy of the counters, with latency p50/p95 in seconds."""
+        with self._lock:
+            return {
+                "requests": self.requests,
+                "prompt_tokens": self.prompt_tokens,
+                "completion_tokens": self.completion_tokens,
+                "cache_hits": self.cache_hits,
+                "cache_misses": self.cache_misses,
+                "retries": self.retries,
+                "reasks": self.reasks,
+                "failures": dict(self.failures),
+                "latency_p50": percentile(self.latencies, 50),
+                "latency_p95": percentile(self.latencies, 95),
+                "latencies": list(self.latencies),
+                "cost": self.cost,
+            }
+
+    def reset(self) -> None:
+        """Zero every counter (prices stay)."""
+        with self._lock:
+            self.requests = self.prompt_tokens = self.completion_tokens = 0
+            self.cache_hits = self.cache_misses = self.retries = self.reasks = 0
+            self.latencies = []
+            self.failures = Counter()

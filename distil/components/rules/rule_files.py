@@ -1,0 +1,105 @@
+"""Reading rule files (JSONL) and knowing when a saved pipeline already holds its rules.
+
+Every rule component takes inline rules and/or a JSONL file. A pipeline saved
+with ``nlp.to_disk`` keeps its rules inside the component directory, so that
+``spacy.load`` must not need the original file any more: the factory marks the
+component in ``nlp.meta`` (saved to ``meta.json``), and when the factory runs
+again during ``spacy.load`` it sees the mark and leaves the rules to
+``from_disk`` instead of reading a file that may have moved.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from spacy.language import Language
+
+META_KEY = "distil_rules"
+
+
+class RuleFileError(ValueError):
+    """A rule or pattern file (or inline rule) is malformed; the message names the file and line."""
+
+
+def read_jsonl(path: str | Path, what: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Yield ``(where, row)`` for each non-blank line of a JSONL rule file.
+
+    ``where`` is ``"path:line"`` so that later validation errors can name the
+    line. A missing file, invalid UTF-8 or a line that is not a JSON object
+    raises :class:`RuleFileError` naming the file and line.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise RuleFileError(
+            f"{what} file not found: {path} (relative paths are resolved from the current directory, "
+            f"{Path.cwd()}; run from the repository root or override the path, e.g. --paths.<name> FILE)"
+        )
+    with path.open("rb") as stream:
+        for number, raw in enumerate(stream, start=1):
+            if not raw.strip():
+                continue
+            where = f"{path}:{number}"
+            try:
+                row = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError as err:
+                raise RuleFileError(f"{where}: invalid UTF-8 at byte {err.start}") from err
+            except json.JSONDecodeError as err:
+                raise RuleFileError(f"{where}: not valid JSON ({err.msg} at column {err.colno})") from err
+            if not isinstance(row, dict):
+                raise RuleFileError(f"{where}: each line must be a JSON object, got {type(row).__name__}")
+            yield where, row
+
+
+def gather_rows(
+    inline: Iterable[dict[str, Any]] | None, path: str | Path | None, what: str
+) -> list[tuple[str, dict[str, Any]]]:
+    """Inline rows (named ``inline[i]``) followed by the rows of the file, if any."""
+    rows: list[tuple[str, dict[str, Any]]] = []
+    for i, row in enumerate(inline or []):
+        if not isinstance(row, dict):
+            raise RuleFileError(f"inline {what}[{i}]: must be a table/object, got {row!r}")
+        rows.append((f"inline {what}[{i}]", dict(row)))
+    if path is not None and str(path):
+        rows.extend(read_jsonl(path, what))
+    return rows
+
+
+def validate_rows(model: type[Any], rows: Iterable[tuple[str, dict[str, Any]]]) -> list[Any]:
+    """Validate each row with a pydantic model; errors name the row's file and line."""
+    out = []
+    for where, row in rows:
+        try:
+            out.append(model.model_validate(row))
+        except ValidationError as err:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'rule'}: {e['msg']}" for e in err.errors(include_url=False)
+            )
+            raise RuleFileError(f"{where}: invalid rule {row!r}: {problems}") from None
+    return out
+
+
+def dump_rows(rules: Iterable[BaseModel]) -> list[dict[str, Any]]:
+    """The JSON form of validated rules, without defaults, for saving inside a pipeline."""
+    return [rule.model_dump(mode="json", exclude_defaults=True) for rule in rules]
+
+
+def restored_from_disk(nlp: Language, name: str) -> bool:
+    """Whether ``nlp`` is being rebuilt from a saved pipeline whose component ``name`` holds its rules.
+
+    True only during ``spacy.load`` of a directory written by ``nlp.to_disk``:
+    the mark comes from that pipeline's ``meta.json``.
+    """
+    marked = (nlp.meta.get(META_KEY) or {}).get("embedded") or []
+    return name in marked
+
+
+def mark_embedded(nlp: Language, name: str) -> None:
+    """Record in ``nlp.meta`` that component ``name`` saves its rules with the pipeline."""
+    meta = nlp.meta.setdefault(META_KEY, {})
+    embedded = meta.setdefault("embedded", [])
+    if name not in embedded:
+        embedded.append(name)

@@ -1,0 +1,142 @@
+"""``distil evaluate``: score a pipeline against gold documents and print a table (and a JSON report)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import typer
+from spacy.tokens import Doc
+
+from ..config import ConfigError, load_pipeline
+from ..evaluate import EvalReport, evaluate
+from ..io.corpus import CorpusError, read_docs
+from .app import OVERRIDES_CONTEXT, app
+from .overrides import fail, split_overrides
+
+
+@app.command("evaluate", context_settings=OVERRIDES_CONTEXT)
+def evaluate_command(
+    ctx: typer.Context,
+    config: Path = typer.Argument(..., help="Pipeline config (.cfg) or a directory saved with nlp.to_disk."),
+    gold: Path = typer.Argument(..., help="Gold documents: .spacy (DocBin) or .jsonl records (see distil convert)."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Also write the full report as JSON here."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Evaluate on the first N gold documents only."),
+    semeval_official: bool = typer.Option(
+        False, "--semeval-official", help="Add the official SemEval-2010 Task 8 measure (two entities per doc)."
+    ),
+    gold_entities: bool | None = typer.Option(
+        None,
+        "--gold-entities/--no-gold-entities",
+        help="Give the gold entities to the pipeline. Default: only when it extracts relations but no entities.",
+    ),
+    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Documents per nlp.pipe batch."),
+) -> None:
+    """Score a pipeline on gold documents: P/R/F per task and label, speed, failures.
+
+    Entities, categories and relations are scored for each task the pipeline
+    performs. Config overrides go after the options, spaCy style.
+
+    Example: distil evaluate configs/ner_rules.cfg wnut_test.spacy --output report.json --limit 500
+    """
+    try:
+        extra, overrides = split_overrides(list(ctx.args))
+        if extra:
+            raise ConfigError(f"unexpected argument(s) {' '.join(extra)!r}: evaluate takes CONFIG and GOLD only")
+        if not gold.exists():
+            raise CorpusError(f"gold file not found: {gold}")
+        nlp = load_pipeline(config, overrides)
+        docs: Iterator[Doc] = read_docs(gold, nlp)
+        golds = list(islice(docs, limit) if limit is not None else docs)
+    except (ConfigError, CorpusError) as err:
+        raise fail(str(err)) from None
+    if not golds:
+        raise fail(f"{gold}: no gold documents: nothing to evaluate")
+    try:
+        report = evaluate(
+            nlp,
+            golds,
+            gold_entities="auto" if gold_entities is None else gold_entities,
+            semeval_official=semeval_official,
+            batch_size=batch_size,
+        )
+    except ValueError as err:
+        raise fail(str(err)) from None
+    typer.echo(format_report(report, title=f"{config} on {gold}"))
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        data = {"config": str(config), "gold": str(gold), "overrides": overrides, **report.to_dict()}
+        output.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        typer.echo(f"report written to {output}", err=True)
+
+
+def _pct(value: Any) -> str:
+    return "-" if value is None else f"{100 * float(value):.2f}"
+
+
+def _prf_rows(name: str, p: Any, r: Any, f: Any) -> str:
+    return f"  {name:<34} {_pct(p):>7} {_pct(r):>7} {_pct(f):>7}"
+
+
+def _per_type(title: str, per_type: dict[str, dict[str, float]] | None) -> list[str]:
+    if not per_type:
+        return []
+    lines = [f"  {title}"]
+    for label in sorted(per_type):
+        prf = per_type[label]
+        lines.append(_prf_rows(f"  {label}", prf.get("p"), prf.get("r"), prf.get("f")))
+    return lines
+
+
+def format_report(report: EvalReport, title: str = "") -> str:
+    """The report as a readable table: overall and per-label P/R/F per task (in %), speed, failures."""
+    s = report.scores
+    header = f"  {'':<34} {'P':>7} {'R':>7} {'F':>7}"
+    lines = [f"distil evaluate: {title}" if title else "distil evaluate"]
+    components = ", ".join(f"{name} ({task})" for name, task in report.components.items())
+    lines.append(f"  {report.n_docs} docs, {report.n_words} words; components: {components}")
+    if report.gold_entities:
+        lines.append("  gold entities were given to the pipeline (entities not scored)")
+    if "ents_f" in s:
+        lines += ["", "Entities", header, _prf_rows("overall (micro)", s["ents_p"], s["ents_r"], s["ents_f"])]
+        lines += _per_type("per label", s.get("ents_per_type"))
+    if "cats_macro_f" in s:
+        lines += ["", f"Categories (accuracy {_pct(s.get('cats_accuracy'))} over {s.get('cats_docs')} docs)", header]
+        lines.append(_prf_rows("macro", s["cats_macro_p"], s["cats_macro_r"], s["cats_macro_f"]))
+        lines.append(_prf_rows("micro", s["cats_micro_p"], s["cats_micro_r"], s["cats_micro_f"]))
+        lines += _per_type("per label", s.get("cats_f_per_type"))
+    if "rel_micro_f" in s:
+        lines += ["", "Relations", header]
+        lines.append(_prf_rows("micro", s["rel_micro_p"], s["rel_micro_r"], s["rel_micro_f"]))
+        lines.append(_prf_rows("macro", s["rel_macro_p"], s["rel_macro_r"], s["rel_macro_f"]))
+        lines += _per_type("per label", s.get("rel_per_type"))
+    if "rel_semeval_macro_f" in s:
+        lines += ["", f"SemEval-2010 Task 8 official measure ({s.get('rel_semeval_docs')} docs)", header]
+        lines.append(_prf_rows(
+            "macro, 9 types, directed (official)",
+            s["rel_semeval_macro_p"], s["rel_semeval_macro_r"], s["rel_semeval_macro_f"],
+        ))
+        lines.append(_prf_rows("micro", s["rel_semeval_micro_p"], s["rel_semeval_micro_r"], s["rel_semeval_micro_f"]))
+        lines.append(f"  accuracy (19-way answer incl. Other)  {_pct(s.get('rel_semeval_accuracy'))}")
+        lines += _per_type("per type", s.get("rel_semeval_per_type"))
+    speed = report.speed
+    lines += [
+        "",
+        f"Speed: {speed['docs_per_second']:.1f} docs/s, {speed['words_per_second']:.0f} words/s "
+        f"({speed['seconds']:.2f} s for the pipeline run)",
+    ]
+    failed = f"Failed docs: {len(report.failed_docs)}"
+    for item in report.failed_docs[:5]:
+        failed += f"\n  doc {item.index}{f' (id {item.id})' if item.id else ''}: {item.reason}"
+    if len(report.failed_docs) > 5:
+        failed += f"\n  ... and {len(report.failed_docs) - 5} more (see the JSON report)"
+    lines.append(failed)
+    if report.failures:
+        lines.append("Component failures: " + ", ".join(f"{kind} {n}" for kind, n in report.failures.items()))
+    for name, figures in report.usage.items():
+        lines.append(f"Usage [{name}]: " + ", ".join(f"{key}={value}" for key, value in figures.items()))
+    lines += [f"Note: {note}" for note in report.notes]
+    return "\n".join(lines)

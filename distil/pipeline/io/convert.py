@@ -1,0 +1,179 @@
+"""Convert an annotated corpus from an external format into distil's formats (or to Prodigy).
+
+Input formats: ``conll`` (CoNLL/IOB), ``csv`` (``text,label``), ``semeval``
+(SemEval-2010 Task 8), ``jsonl`` (Prodigy-style tasks), ``docbin`` (``.spacy``)
+and ``records`` (distil JSONL records). Output: ``.spacy`` DocBin or ``.jsonl``
+distil records through :func:`~distil.pipeline.io.corpus.write_docs`, or
+Prodigy-style JSONL. :func:`convert` returns a :class:`ConversionReport`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import spacy
+from spacy.language import Language
+from spacy.tokens import Doc
+
+from .conll import SCHEMES, Scheme, read_conll
+from .conversion_report import ConversionError, ConversionReport
+from .corpus import CorpusError, read_docs, write_docs
+from .prodigy import read_prodigy, write_prodigy
+from .semeval import read_semeval
+from .tabular import read_csv, read_label_set
+
+INPUT_FORMATS: tuple[str, ...] = ("conll", "csv", "semeval", "jsonl", "docbin", "records")
+OUTPUT_FORMATS: tuple[str, ...] = ("distil", "prodigy")
+
+_BY_SUFFIX = {
+    ".conll": "conll",
+    ".conllu": "conll",
+    ".iob": "conll",
+    ".iob1": "conll",
+    ".iob2": "conll",
+    ".bio": "conll",
+    ".annotated": "conll",
+    ".csv": "csv",
+    ".spacy": "docbin",
+}
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    """What the readers need beyond the input path (the ``distil convert`` options)."""
+
+    scheme: Scheme = "auto"
+    n_sents: int = 1
+    text_column: str | None = None
+    label_column: str | None = None
+    labels: Sequence[str] | None = None
+    lang: str = "en"
+
+
+def detect_format(path: Path) -> str:
+    """The input format of ``path`` from its extension, or by looking at its first line.
+
+    Raises :class:`ConversionError` saying to pass ``--format`` when it cannot tell.
+    """
+    suffix = path.suffix.lower()
+    if suffix in _BY_SUFFIX:
+        return _BY_SUFFIX[suffix]
+    first = _first_line(path)
+    if suffix in {".jsonl", ".json", ".ndjson"} and first.startswith("{"):
+        try:
+            data = json.loads(first)
+        except json.JSONDecodeError:
+            data = {}
+        if isinstance(data, dict) and "entities" in data and "spans" not in data:
+            return "records"
+        return "jsonl"
+    if "\t" in first and first.split("\t", 1)[0].strip().isdigit() and "<e1>" in first:
+        return "semeval"
+    raise ConversionError(
+        f"cannot tell the format of {path}; pass --format with one of {', '.join(INPUT_FORMATS)}"
+    )
+
+
+def _first_line(path: Path) -> str:
+    with path.open("rb") as stream:
+        for raw in stream:
+            if raw.strip():
+                return raw.decode("utf-8", errors="replace").strip().lstrip("\ufeff")
+    return ""
+
+
+def make_nlp(lang: str) -> Language:
+    """A blank pipeline whose tokenizer splits the texts that come without tokens."""
+    try:
+        return spacy.blank(lang)
+    except (ImportError, KeyError, ValueError) as err:
+        raise ConversionError(f"unknown language {lang!r} for the tokenizer ({err}); pass --lang with a spaCy code") from err
+
+
+def read_input(
+    path: Path, fmt: str, nlp: Language, report: ConversionReport, options: ConvertOptions
+) -> Iterator[Doc]:
+    """The Docs of an input file in format ``fmt``; skips and repairs go to ``report``."""
+    if fmt == "conll":
+        yield from read_conll(path, nlp.vocab, report, scheme=options.scheme, n_sents=options.n_sents)
+    elif fmt == "csv":
+        yield from read_csv(
+            path,
+            nlp,
+            report,
+            text_column=options.text_column,
+            label_column=options.label_column,
+            labels=options.labels,
+        )
+    elif fmt == "semeval":
+        yield from read_semeval(path, nlp, report)
+    elif fmt == "jsonl":
+        yield from read_prodigy(path, nlp, report, labels=options.labels)
+    elif fmt in {"docbin", "records"}:
+        expected = ".spacy" if fmt == "docbin" else ".jsonl"
+        if path.suffix.lower() != expected and not (fmt == "records" and path.suffix.lower() in {".json", ".ndjson"}):
+            raise ConversionError(f"{path}: --format {fmt} reads {expected} files")
+        try:
+            yield from read_docs(path, nlp)
+        except CorpusError as err:
+            raise ConversionError(str(err)) from err
+    else:
+        raise ConversionError(f"unknown input format {fmt!r}; use one of {', '.join(INPUT_FORMATS)}")
+
+
+def convert(
+    input_path: str | Path,
+    output_path: str | Path,
+    *,
+    fmt: str | None = None,
+    to: str = "distil",
+    options: ConvertOptions | None = None,
+    report: ConversionReport | None = None,
+) -> ConversionReport:
+    """Read ``input_path`` (format ``fmt`` or detected) and write every Doc to ``output_path``.
+
+    ``to="distil"`` writes a ``.spacy`` DocBin or ``.jsonl`` records (by the output
+    extension); ``to="prodigy"`` writes Prodigy-style JSONL. Lines that cannot be
+    used are counted on the report; with a strict report the first one raises
+    :class:`ConversionError` and nothing is written.
+    """
+    options = options or ConvertOptions()
+    report = report or ConversionReport()
+    source, target = Path(input_path), Path(output_path)
+    if not source.exists():
+        raise ConversionError(f"input file not found: {source}")
+    if source.is_dir():
+        raise ConversionError(f"{source} is a folder; pass one input file")
+    if options.scheme not in SCHEMES:
+        raise ConversionError(f"unknown IOB scheme {options.scheme!r}; use one of {', '.join(SCHEMES)}")
+    if options.n_sents < 1:
+        raise ConversionError(f"--n-sents must be at least 1, got {options.n_sents}")
+    if to not in OUTPUT_FORMATS:
+        raise ConversionError(f"unknown output format {to!r}; use one of {', '.join(OUTPUT_FORMATS)}")
+    out_suffix = target.suffix.lower()
+    if to == "prodigy" and out_suffix != ".jsonl":
+        raise ConversionError(f"{target}: Prodigy output is JSONL; give the output a .jsonl extension")
+    if to == "distil" and out_suffix not in {".spacy", ".jsonl"}:
+        raise ConversionError(
+            f"{target}: unknown output format {target.suffix!r}; use .spacy (DocBin) or .jsonl (distil records)"
+        )
+    fmt = fmt or detect_format(source)
+    nlp = make_nlp(options.lang)
+    # Read everything before writing: with --strict an error must not leave half a file behind.
+    docs: list[Doc] = []
+    for doc in read_input(source, fmt, nlp, report, options):
+        docs.append(doc)
+        report.add_doc(doc)
+    if to == "prodigy":
+        write_prodigy(docs, target)
+    else:
+        write_docs(docs, target)
+    return report
+
+
+def load_labels(path: str | Path | None) -> list[str] | None:
+    """The label set of ``--labels FILE``, or ``None`` when no file is given."""
+    return None if path is None else read_label_set(path)

@@ -1,0 +1,144 @@
+"""Read text-classification CSV files (``text,label``) into Docs with one-hot ``doc.cats``.
+
+The header is detected (a first row naming the text column); without one the
+text is the first column and the label the second. The label set is the one
+given (a JSON list, as BANKING77's ``categories.json``) or else every label seen
+in the file, in order of first appearance; each Doc gets a score for every
+label, 1.0 for its own and 0.0 for the others.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from spacy.language import Language
+from spacy.tokens import Doc
+
+from ...annotations import write_cats
+from .conversion_report import ConversionError, ConversionReport, read_lines
+
+LABEL_COLUMN_NAMES: tuple[str, ...] = ("label", "category", "intent", "labels", "class")
+
+
+def read_label_set(path: str | Path) -> list[str]:
+    """The full label set from a JSON list of strings (or a text file, one label a line)."""
+    path = Path(path)
+    if not path.exists():
+        raise ConversionError(f"label file not found: {path}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ConversionError(f"{path}: invalid UTF-8 at byte {err.start}") from err
+    if path.suffix.lower() == ".json":
+        try:
+            labels = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ConversionError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from err
+        if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
+            raise ConversionError(f"{path}: expected a JSON list of label strings")
+    else:
+        labels = [line.strip() for line in text.splitlines() if line.strip()]
+    if not labels:
+        raise ConversionError(f"{path}: the label set is empty")
+    if len(set(labels)) != len(labels):
+        duplicates = sorted({label for label in labels if labels.count(label) > 1})
+        raise ConversionError(f"{path}: duplicate labels {', '.join(duplicates)}")
+    return list(labels)
+
+
+def _column(header: Sequence[str], wanted: str | None, defaults: Sequence[str], what: str, source: str) -> int:
+    names = [name.strip().lower() for name in header]
+    candidates = [wanted] if wanted is not None else list(defaults)
+    for candidate in candidates:
+        if candidate.lower() in names:
+            return names.index(candidate.lower())
+    if wanted is not None and wanted.isdigit() and int(wanted) < len(header):
+        return int(wanted)
+    raise ConversionError(
+        f"{source}: no {what} column {' or '.join(repr(c) for c in candidates)} in the header "
+        f"({', '.join(header)}); pass --{what}-column NAME"
+    )
+
+
+def _rows(path: Path, report: ConversionReport) -> Iterator[tuple[int, list[str]]]:
+    numbered = read_lines(path, report)
+    current = [0]
+
+    def lines() -> Iterator[str]:
+        for number, line in numbered:
+            current[0] = number
+            yield line
+
+    reader = csv.reader(lines())
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:
+            report.skip(str(path), current[0], "malformed CSV row", str(err))
+            continue
+        yield current[0], row
+
+
+def read_csv(
+    path: str | Path,
+    nlp: Language,
+    report: ConversionReport,
+    *,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    labels: Sequence[str] | None = None,
+) -> Iterator[Doc]:
+    """Yield a Doc per row of a ``text,label`` CSV, tokenised by ``nlp``, with one-hot ``doc.cats``.
+
+    Columns are picked by header name (``text_column``/``label_column``, or ``text``
+    and the first of :data:`LABEL_COLUMN_NAMES`), or by 0-based index when the file
+    has no header. Rows with a wrong column count, an empty text or a label outside
+    ``labels`` are counted on ``report`` and left out.
+    """
+    path = Path(path)
+    source = str(path)
+    rows = list(_rows(path, report))
+    rows = [(number, row) for number, row in rows if any(cell.strip() for cell in row)]
+    if not rows:
+        report.skip(source, 1, "empty file")
+        return
+    first = [cell.strip().lower() for cell in rows[0][1]]
+    header_names = {name.lower() for name in (text_column or "text", label_column, *LABEL_COLUMN_NAMES) if name}
+    has_header = bool(header_names & set(first))
+    if has_header:
+        header = rows[0][1]
+        text_at = _column(header, text_column, ("text",), "text", source)
+        label_at = _column(header, label_column, LABEL_COLUMN_NAMES, "label", source)
+        rows = rows[1:]
+    else:
+        text_at = int(text_column) if text_column is not None and text_column.isdigit() else 0
+        label_at = int(label_column) if label_column is not None and label_column.isdigit() else 1
+        header = rows[0][1]
+    width = len(header)
+    good: list[tuple[int, str, str]] = []
+    for number, row in rows:
+        if len(row) != width:
+            report.skip(source, number, "wrong column count", f"{len(row)} columns, expected {width}")
+            continue
+        text, label = row[text_at], row[label_at].strip()
+        if not text.strip():
+            report.skip(source, number, "empty text")
+            continue
+        if not label:
+            report.skip(source, number, "empty label")
+            continue
+        good.append((number, text, label))
+    label_set = list(labels) if labels is not None else list(dict.fromkeys(label for _, _, label in good))
+    known = set(label_set)
+    for number, text, label in good:
+        if label not in known:
+            report.skip(source, number, "label not in the label set", repr(label))
+            continue
+        doc = nlp.make_doc(text)
+        write_cats(doc, {name: 1.0 if name == label else 0.0 for name in label_set})
+        yield doc
