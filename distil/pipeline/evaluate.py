@@ -137,6 +137,22 @@ def _semeval_answers(pairs: Iterable[tuple[Doc, Doc]]) -> tuple[list[tuple[str, 
     return answers, skipped
 
 
+_WHAT = {"ner": "entities", "textcat": "categories", "rel": "relations"}
+
+
+def _gold_lacks(task: str, golds: Sequence[Doc], report: EvalReport) -> bool:
+    """Whether no gold doc carries annotations for ``task`` (noted in the report: scoring it would mislead)."""
+    if task == "ner":
+        found = any(doc.ents for doc in golds)
+    elif task == "textcat":
+        found = any(doc.cats for doc in golds)
+    else:
+        found = any(doc._.relations for doc in golds)
+    if not found:
+        report.notes.append(f"the gold documents have no {_WHAT[task]}; {_WHAT[task]} are not scored")
+    return not found
+
+
 def evaluate(
     nlp: Language,
     gold_docs: Iterable[Doc],
@@ -179,7 +195,8 @@ def evaluate(
             predictions.append(nlp.make_doc(golds[index].text))
         else:
             predictions.append(result)
-    seconds = time.perf_counter() - start
+    # A floor keeps the rates finite (JSON has no infinity) on a clock too coarse for a tiny run.
+    seconds = max(time.perf_counter() - start, 1e-9)
 
     n_words = sum(len(doc) for doc in predictions)
     report = EvalReport(
@@ -190,8 +207,8 @@ def evaluate(
         failed_docs=failed,
         speed={
             "seconds": seconds,
-            "docs_per_second": len(golds) / seconds if seconds > 0 else float("inf"),
-            "words_per_second": n_words / seconds if seconds > 0 else float("inf"),
+            "docs_per_second": len(golds) / seconds,
+            "words_per_second": n_words / seconds,
         },
     )
     failures: Counter[str] = Counter(f.kind for doc in predictions for f in doc._.failures)
@@ -199,15 +216,17 @@ def evaluate(
     report.usage = collect_usage(nlp)
 
     pairs = list(zip(predictions, golds, strict=True))
-    if "ner" in by_task and not use_gold_ents:
-        report.scores.update(score_entities(pairs))
-    elif use_gold_ents:
+    if use_gold_ents:
         report.notes.append("gold entities were given to the pipeline; entities are not scored")
-    if "textcat" in by_task:
+    if "ner" in by_task and not use_gold_ents and not _gold_lacks("ner", golds, report):
+        report.scores.update(score_entities(pairs))
+    if "textcat" in by_task and not _gold_lacks("textcat", golds, report):
         labels, exclusive, threshold = _category_settings(nlp, by_task["textcat"], pairs)
         report.scores.update(score_categories(pairs, labels, exclusive=exclusive, threshold=threshold))
     if "rel" in by_task:
-        report.scores.update(score_relations(pairs, symmetric=_symmetric_labels(nlp, by_task["rel"])))
+        # SemEval data may legitimately hold only "Other" answers, i.e. no relation at all.
+        if semeval_official or not _gold_lacks("rel", golds, report):
+            report.scores.update(score_relations(pairs, symmetric=_symmetric_labels(nlp, by_task["rel"])))
         if semeval_official:
             answers, skipped = _semeval_answers(pairs)
             report.scores.update(score_semeval(answers))

@@ -111,7 +111,7 @@ def decode_bio(
         if start is not None:
             spans.append((start, end, label, total / (end - start)))
 
-    for index, (tag, score) in enumerate(zip(tags, scores)):
+    for index, (tag, score) in enumerate(zip(tags, scores, strict=True)):
         if tag == OUTSIDE or "-" not in tag:
             close(index)
             start = None

@@ -72,8 +72,11 @@ class Manifest:
 
     def task_schema(self) -> TaskSchema:
         """The schema the model was trained for, as a pydantic object."""
-        cls = {"ner": NERSchema, "textcat": TextCatSchema, "rel": RELSchema}[self.task]
-        return cls.model_validate(self.schema)  # type: ignore[no-any-return]
+        if self.task == "ner":
+            return NERSchema.model_validate(self.schema)
+        if self.task == "textcat":
+            return TextCatSchema.model_validate(self.schema)
+        return RELSchema.model_validate(self.schema)
 
 
 def onnx_path(directory: PathLike, precision: str) -> Path:

@@ -12,33 +12,41 @@ from ...annotations import write_cats
 from ...schemas import TextCatSchema, ensure_schema
 from .alignment import length_sorted_batches, pad_batch
 from .component import EncoderComponent
-from .session import sigmoid, softmax
+from .session import Runner, sigmoid, softmax
+
+
+def annotate_cats(session: Runner, docs: list[Doc], schema: TextCatSchema, batch_size: int) -> None:
+    """Score every category for each of ``docs`` (softmax if exclusive, else sigmoid) and write ``doc.cats``.
+
+    Texts longer than the model's maximum length are truncated (the head of a
+    text carries most of its category).
+    """
+    manifest = session.manifest
+    max_length = manifest.max_length
+    sequences = []
+    for doc in docs:
+        ids = list(session.tokenizer.encode(doc.text).ids)
+        if len(ids) > max_length:
+            ids = [*ids[: max_length - 1], ids[-1]]
+        sequences.append(ids)
+    exclusive = bool(manifest.schema.get("exclusive", True))
+    for batch in length_sorted_batches([len(seq) for seq in sequences], batch_size):
+        ids_array, mask = pad_batch([sequences[i] for i in batch], session.pad_id)
+        logits = session.run({"input_ids": ids_array, "attention_mask": mask})
+        probs = softmax(logits) if exclusive else sigmoid(logits)
+        for row, doc_index in enumerate(batch):
+            scores = {label: float(probs[row, k]) for k, label in enumerate(manifest.classes)}
+            write_cats(docs[doc_index], scores, schema)
 
 
 class EncoderTextCat(EncoderComponent):
-    """Document categories from a fine-tuned sequence classifier (softmax if exclusive, else sigmoid)."""
+    """Document categories from a fine-tuned sequence classifier."""
 
     distil_task = "textcat"
 
     def predict_docs(self, docs: list[Doc]) -> None:
-        """Score every category for each of ``docs``; texts longer than the model's limit are truncated."""
-        session = self.session
-        manifest = session.manifest
-        max_length = manifest.max_length
-        sequences = []
-        for doc in docs:
-            ids = list(session.tokenizer.encode(doc.text).ids)
-            if len(ids) > max_length:
-                ids = [*ids[: max_length - 1], ids[-1]]
-            sequences.append(ids)
-        exclusive = bool(manifest.schema.get("exclusive", True))
-        for batch in length_sorted_batches([len(seq) for seq in sequences], self.batch_size):
-            ids_array, mask = pad_batch([sequences[i] for i in batch], session.pad_id)
-            logits = session.run({"input_ids": ids_array, "attention_mask": mask})
-            probs = softmax(logits) if exclusive else sigmoid(logits)
-            for row, doc_index in enumerate(batch):
-                scores = {label: float(probs[row, k]) for k, label in enumerate(manifest.classes)}
-                write_cats(docs[doc_index], scores, self.schema)  # type: ignore[arg-type]
+        """Score every category for each of ``docs``."""
+        annotate_cats(self.session, docs, self.schema, self.batch_size)  # type: ignore[arg-type]
 
 
 @Language.factory(

@@ -14,9 +14,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import srsly
 from spacy.language import Language
 from spacy.pipeline import EntityRuler
 from spacy.tokens import Doc
+from spacy.util import SimpleFrozenList
 
 from ...annotations import EntityPrediction, entity_score, write_entities
 from ...schemas import NERSchema, ensure_schema
@@ -67,6 +69,24 @@ class NERRules(EntityRuler):
             check_pattern(f"NER pattern {i}", row)
         self.schema.check_labels((str(row["label"]) for row in rows), what=f"{self.name!r} patterns")
         super().add_patterns(rows)  # type: ignore[arg-type]
+
+    def from_bytes(self, patterns_bytes: bytes, *, exclude: Iterable[str] = SimpleFrozenList()) -> NERRules:
+        """Load patterns and settings from :meth:`to_bytes` output.
+
+        spaCy's ``EntityRuler.from_bytes`` adds the phrase patterns before it
+        rebuilds the ``PhraseMatcher`` for ``phrase_matcher_attr``, which loses
+        them; here the settings come first.
+        """
+        cfg = srsly.msgpack_loads(patterns_bytes)
+        if not isinstance(cfg, dict):
+            super().from_bytes(patterns_bytes, exclude=exclude)
+            return self
+        self.overwrite = cfg.get("overwrite", False)
+        self.phrase_matcher_attr = cfg.get("phrase_matcher_attr")
+        self.ent_id_sep = cfg.get("ent_id_sep", self.ent_id_sep)
+        self.clear()
+        self.add_patterns(cfg.get("patterns", []))
+        return self
 
     def __call__(self, doc: Doc) -> Doc:
         """Find pattern matches and write them as entities (with ``span._.score``)."""

@@ -29,7 +29,16 @@ from spacy.util import SimpleFrozenList
 
 from ...annotations import RelationPrediction, write_relations
 from ...schemas import RelationLabelSpec, RELSchema, SchemaError, ensure_schema
-from .rule_files import RuleFileError, dump_rows, gather_rows, mark_embedded, restored_from_disk, validate_rows
+from .rule_files import (
+    RuleFileError,
+    dump_rows,
+    gather_rows,
+    load_state,
+    mark_embedded,
+    restored_from_disk,
+    save_state,
+    validate_rows,
+)
 
 
 class RelationRule(BaseModel):
@@ -211,18 +220,11 @@ class RelationRules:
 
     def to_disk(self, path: str | Path, *, exclude: Iterable[str] = SimpleFrozenList()) -> None:
         """Write ``rules.jsonl`` and ``cfg`` into the component directory."""
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        state = self._state()
-        srsly.write_jsonl(path / "rules.jsonl", state.pop("rules"))
-        srsly.write_json(path / "cfg", state)
+        save_state(path, self._state())
 
     def from_disk(self, path: str | Path, *, exclude: Iterable[str] = SimpleFrozenList()) -> RelationRules:
-        """Read what :meth:`to_disk` wrote; rules are checked against the current schema again."""
-        path = Path(path)
-        state = dict(srsly.read_json(path / "cfg"))
-        state["rules"] = list(srsly.read_jsonl(path / "rules.jsonl"))
-        self._load_state(state, str(path / "rules.jsonl"))
+        """Read what :meth:`to_disk` wrote; rule labels are checked against the current schema again."""
+        self._load_state(load_state(path), str(Path(path) / "rules.jsonl"))
         return self
 
     def _state(self) -> dict[str, Any]:

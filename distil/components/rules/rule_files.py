@@ -103,3 +103,27 @@ def mark_embedded(nlp: Language, name: str) -> None:
     embedded = meta.setdefault("embedded", [])
     if name not in embedded:
         embedded.append(name)
+
+
+def save_state(path: str | Path, state: dict[str, Any]) -> None:
+    """Write a rule component's state as ``rules.jsonl`` plus ``cfg`` (JSON) into directory ``path``.
+
+    The standard library's JSON is used on purpose: srsly's reader parses
+    ``0.7`` as ``0.7000000000000001``, and a saved pipeline must give exactly
+    the scores of the one it was saved from.
+    """
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    state = dict(state)
+    rules = state.pop("rules")
+    with (path / "rules.jsonl").open("w", encoding="utf-8") as out:
+        out.writelines(json.dumps(rule, ensure_ascii=False) + "\n" for rule in rules)
+    (path / "cfg").write_text(json.dumps(state, ensure_ascii=False), encoding="utf-8")
+
+
+def load_state(path: str | Path) -> dict[str, Any]:
+    """Read what :func:`save_state` wrote."""
+    path = Path(path)
+    state = dict(json.loads((path / "cfg").read_text(encoding="utf-8")))
+    state["rules"] = [row for _, row in read_jsonl(path / "rules.jsonl", "saved rules")]
+    return state

@@ -78,7 +78,7 @@ def _pct(value: Any) -> str:
 
 
 def _prf_rows(name: str, p: Any, r: Any, f: Any) -> str:
-    return f"  {name:<34} {_pct(p):>7} {_pct(r):>7} {_pct(f):>7}"
+    return f"  {name:<38} {_pct(p):>7} {_pct(r):>7} {_pct(f):>7}"
 
 
 def _per_type(title: str, per_type: dict[str, dict[str, float]] | None) -> list[str]:
@@ -94,7 +94,7 @@ def _per_type(title: str, per_type: dict[str, dict[str, float]] | None) -> list[
 def format_report(report: EvalReport, title: str = "") -> str:
     """The report as a readable table: overall and per-label P/R/F per task (in %), speed, failures."""
     s = report.scores
-    header = f"  {'':<34} {'P':>7} {'R':>7} {'F':>7}"
+    header = f"  {'':<38} {'P':>7} {'R':>7} {'F':>7}"
     lines = [f"distil evaluate: {title}" if title else "distil evaluate"]
     components = ", ".join(f"{name} ({task})" for name, task in report.components.items())
     lines.append(f"  {report.n_docs} docs, {report.n_words} words; components: {components}")
@@ -120,7 +120,7 @@ def format_report(report: EvalReport, title: str = "") -> str:
             s["rel_semeval_macro_p"], s["rel_semeval_macro_r"], s["rel_semeval_macro_f"],
         ))
         lines.append(_prf_rows("micro", s["rel_semeval_micro_p"], s["rel_semeval_micro_r"], s["rel_semeval_micro_f"]))
-        lines.append(f"  accuracy (19-way answer incl. Other)  {_pct(s.get('rel_semeval_accuracy'))}")
+        lines.append(f"  {'accuracy (directed, incl. Other)':<38} {_pct(s.get('rel_semeval_accuracy')):>7}")
         lines += _per_type("per type", s.get("rel_semeval_per_type"))
     speed = report.speed
     lines += [

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, Optional
 
 import typer
 from spacy.cli._util import parse_config_overrides
@@ -51,3 +52,14 @@ def split_overrides(args: list[str]) -> tuple[list[str], dict[str, Any]]:
         return positional, parse_config_overrides(override_args)
     except SystemExit as err:
         raise ConfigError(f"malformed config override in {' '.join(override_args)!r}") from err
+
+
+def import_code(path: Optional[Path]) -> None:
+    """Import a Python file with custom components or registered functions (spaCy's ``--code``)."""
+    if path is None:
+        return
+    if not path.exists():
+        raise fail(f"--code file not found: {path}")
+    from spacy.cli._util import import_code as spacy_import_code
+
+    spacy_import_code(path)

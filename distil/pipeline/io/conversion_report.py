@@ -20,6 +20,9 @@ from spacy.tokens import Doc
 
 from .texts import Skip
 
+# Beyond this many labels (BANKING77 has 77) the printed report lists only the most frequent.
+MAX_LABELS_SHOWN = 20
+
 
 class ConversionError(ValueError):
     """A conversion could not go on; the message names the file and line where it can."""
@@ -106,8 +109,11 @@ class ConversionReport:
                 lines.append(f"  {count:>6}  {reason}  (e.g. {', '.join(self.examples.get(reason, []))})")
         for title, counter in (("entities", self.entities), ("relations", self.relations), ("cats", self.cats)):
             lines.append(f"{title}: {sum(counter.values())}")
-            for label, count in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])):
+            ranked = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
+            for label, count in ranked[:MAX_LABELS_SHOWN]:
                 lines.append(f"  {count:>6}  {label}")
+            if len(ranked) > MAX_LABELS_SHOWN:
+                lines.append(f"  ... and {len(ranked) - MAX_LABELS_SHOWN} more labels (all of them in --report)")
         return "\n".join(lines)
 
 

@@ -164,14 +164,28 @@ def convert(
     nlp = make_nlp(options.lang)
     # Read everything before writing: with --strict an error must not leave half a file behind.
     docs: list[Doc] = []
-    for doc in read_input(source, fmt, nlp, report, options):
-        docs.append(doc)
-        report.add_doc(doc)
+    try:
+        for doc in read_input(source, fmt, nlp, report, options):
+            docs.append(doc)
+            report.add_doc(doc)
+    except ConversionError:
+        raise
+    except Exception as err:
+        # A reader bug or an input nobody foresaw: keep what was converted before it.
+        _write(docs, target, to)
+        raise ConversionError(
+            f"{source}: reading stopped by an unexpected error ({err!r}); "
+            f"the {len(docs)} documents read before it were written to {target}"
+        ) from err
+    _write(docs, target, to)
+    return report
+
+
+def _write(docs: list[Doc], target: Path, to: str) -> None:
     if to == "prodigy":
         write_prodigy(docs, target)
     else:
         write_docs(docs, target)
-    return report
 
 
 def load_labels(path: str | Path | None) -> list[str] | None:

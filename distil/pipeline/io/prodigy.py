@@ -259,7 +259,7 @@ def read_prodigy(
         try:
             task = json.loads(line)
         except json.JSONDecodeError as err:
-            report.skip(source, number, "malformed JSON", f"{err.msg} at column {err.colno}")
+            report.skip(source, number, "malformed JSON", f"{err.msg}, column {err.colno}")
             continue
         if not isinstance(task, dict):
             report.skip(source, number, "not a JSON object")

@@ -102,26 +102,27 @@ def read_csv(
     """
     path = Path(path)
     source = str(path)
-    rows = list(_rows(path, report))
-    rows = [(number, row) for number, row in rows if any(cell.strip() for cell in row)]
-    if not rows:
-        report.skip(source, 1, "empty file")
-        return
-    first = [cell.strip().lower() for cell in rows[0][1]]
-    header_names = {name.lower() for name in (text_column or "text", label_column, *LABEL_COLUMN_NAMES) if name}
-    has_header = bool(header_names & set(first))
-    if has_header:
-        header = rows[0][1]
-        text_at = _column(header, text_column, ("text",), "text", source)
-        label_at = _column(header, label_column, LABEL_COLUMN_NAMES, "label", source)
-        rows = rows[1:]
-    else:
-        text_at = int(text_column) if text_column is not None and text_column.isdigit() else 0
-        label_at = int(label_column) if label_column is not None and label_column.isdigit() else 1
-        header = rows[0][1]
-    width = len(header)
     good: list[tuple[int, str, str]] = []
-    for number, row in rows:
+    text_at = label_at = width = -1
+    # One pass in file order, so that a strict read stops at the first bad line.
+    for number, row in _rows(path, report):
+        if not any(cell.strip() for cell in row):
+            continue
+        if width < 0:
+            width = len(row)
+            first = [cell.strip().lower() for cell in row]
+            header_names = {n.lower() for n in (text_column or "text", label_column, *LABEL_COLUMN_NAMES) if n}
+            if header_names & set(first):
+                text_at = _column(row, text_column, ("text",), "text", source)
+                label_at = _column(row, label_column, LABEL_COLUMN_NAMES, "label", source)
+                continue
+            text_at = int(text_column) if text_column is not None and text_column.isdigit() else 0
+            label_at = int(label_column) if label_column is not None and label_column.isdigit() else 1
+            if max(text_at, label_at) >= width:
+                raise ConversionError(
+                    f"{source}:{number}: no header and only {width} column(s); "
+                    "the text and label columns must exist (see --text-column, --label-column)"
+                )
         if len(row) != width:
             report.skip(source, number, "wrong column count", f"{len(row)} columns, expected {width}")
             continue
@@ -133,6 +134,9 @@ def read_csv(
             report.skip(source, number, "empty label")
             continue
         good.append((number, text, label))
+    if width < 0:
+        report.skip(source, 1, "empty file")
+        return
     label_set = list(labels) if labels is not None else list(dict.fromkeys(label for _, _, label in good))
     known = set(label_set)
     for number, text, label in good:

@@ -1,4 +1,4 @@
-"""Read raw input texts: a text file (one document a line), JSONL with a text field, or stdin.
+"""Read raw input texts: a text file (one document a line), JSONL or CSV with a text field, or stdin.
 
 Bad lines (invalid UTF-8, malformed JSON, no text field, empty text) do not stop
 the read: each is yielded as a :class:`Skip` naming the source and line, so the
@@ -7,6 +7,7 @@ command can count and report them while the good documents go through.
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
 from collections.abc import Iterable, Iterator
@@ -75,7 +76,8 @@ def read_texts(path: Union[str, Path], *, text_field: str = "text") -> Iterator[
     """Yield the documents of an input file (``-`` for stdin), one per line.
 
     A ``.jsonl``/``.json`` file, or stdin whose first line starts with ``{``,
-    is read as JSONL records with ``text_field``; anything else as plain text.
+    is read as JSONL records with ``text_field``; a ``.csv``/``.tsv`` file by its
+    ``text_field`` column (other columns become meta); anything else as plain text.
     """
     if str(path) == "-":
         yield from _read_stream(sys.stdin.buffer, "<stdin>", None, text_field)
@@ -83,6 +85,9 @@ def read_texts(path: Union[str, Path], *, text_field: str = "text") -> Iterator[
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"input file not found: {path}")
+    if path.suffix.lower() in {".csv", ".tsv"}:
+        yield from _read_csv(path, text_field, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+        return
     jsonl = path.suffix.lower() in {".jsonl", ".json", ".ndjson"}
     with path.open("rb") as stream:
         yield from _read_stream(stream, str(path), jsonl, text_field)
@@ -96,6 +101,35 @@ def _read_stream(stream: BinaryIO, source: str, jsonl: bool | None, text_field: 
                 continue
             jsonl = raw.lstrip().startswith(b"{")
         yield parse_line(raw, source, number, jsonl=jsonl, text_field=text_field)
+
+
+def _read_csv(path: Path, text_field: str, delimiter: str) -> Iterator[InputItem]:
+    """Rows of a CSV with a header; ``text_field`` names the text column, other columns go to meta."""
+    source = str(path)
+    # surrogateescape keeps the rows around a bad byte readable; the bad row is skipped below.
+    with path.open(encoding="utf-8", errors="surrogateescape", newline="") as handle:
+        reader = csv.DictReader(handle, delimiter=delimiter)
+        if reader.fieldnames is None or text_field not in reader.fieldnames:
+            raise ValueError(
+                f"{source}: no {text_field!r} column in the header {reader.fieldnames}; name the text column "
+                f"with --text-field"
+            )
+        for row in reader:
+            number = reader.line_num
+            text = row.get(text_field)
+            if text is None:
+                yield Skip(source, number, f"no {text_field!r} value")
+                continue
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                yield Skip(source, number, "invalid UTF-8")
+                continue
+            if not text.strip():
+                yield Skip(source, number, "empty text")
+                continue
+            meta = {k: v for k, v in row.items() if k != text_field and k is not None}
+            yield TextItem(text=text, source=source, line=number, meta=meta)
 
 
 def from_arguments(texts: Iterable[str]) -> Iterator[InputItem]:

@@ -6,8 +6,11 @@ exclusive schema the highest-scoring predicted label is compared with the
 highest-scoring gold label; in a multi-label schema each label is positive when
 its score reaches the threshold. It is re-implemented here because spaCy's
 version crashes on an exclusive document whose prediction is empty (a document
-the pipeline failed on), which an evaluation must count as a miss. Accuracy is
-added: argmax equality for exclusive schemas, exact label-set equality otherwise.
+the pipeline failed on), which an evaluation must count as a miss. One
+deliberate difference: in an exclusive schema a prediction whose scores are all
+zero (rules that did not fire) is an abstention, a miss for the gold label,
+where spaCy would count a false positive for whichever label comes first.
+Accuracy is added: argmax equality for exclusive schemas, exact label-set equality otherwise.
 """
 
 from __future__ import annotations
@@ -50,8 +53,9 @@ def score_categories(
             gold_label = _argmax(gold_cats)
             if gold_label is None:
                 continue
-            # An empty prediction (failed doc) has no argmax: a miss, not a crash.
-            pred_label = max(pred_cats, key=lambda k: pred_cats[k]) if pred_cats else None
+            # No prediction (a failed doc) or only zero scores (rules that did not fire) is an
+            # abstention: a miss for the gold label, not a false positive for whichever label is first.
+            pred_label = _argmax(pred_cats)
             scored += 1
             if pred_label == gold_label:
                 per_type[gold_label].tp += 1

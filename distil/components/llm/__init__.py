@@ -1,0 +1,32 @@
+"""The LLM backend: spacy-llm tasks and models that write distil's typed annotations.
+
+Tasks (``llm_tasks``): ``distil.NER.v1``, ``distil.TextCat.v1``,
+``distil.REL.v1``. Models (``llm_models``): ``distil.OpenAI.v1`` (any
+OpenAI-compatible server) and ``distil.LlamaCpp.v1`` (in-process GGUF, offline
+by default). Answer cache (``llm_misc``): ``distil.ResponseCache.v1``. After a
+run, :func:`collect_llm_report` gives the requests, tokens, cache hits,
+failures, latency and cost.
+"""
+
+from .cache import ResponseCache, make_response_cache
+from .models import LlamaCppModel, OpenAIModel, make_llamacpp_model, make_openai_model
+from .report import LLMRunReport, collect_llm_report, reset_llm_usage
+from .tasks import NERTask, RELTask, TextCatTask, make_ner_task, make_rel_task, make_textcat_task
+
+__all__ = [
+    "LLMRunReport",
+    "LlamaCppModel",
+    "NERTask",
+    "OpenAIModel",
+    "RELTask",
+    "ResponseCache",
+    "TextCatTask",
+    "collect_llm_report",
+    "make_llamacpp_model",
+    "make_ner_task",
+    "make_openai_model",
+    "make_rel_task",
+    "make_response_cache",
+    "make_textcat_task",
+    "reset_llm_usage",
+]

@@ -1,0 +1,198 @@
+"""``distil.LlamaCpp.v1``: a GGUF model in process through llama-cpp-python.
+
+Answers are decoded under a grammar compiled from the request's JSON Schema,
+so they are JSON of the right shape by construction (bounded lists and
+strings make them terminate). Prompts go through the completion API: the
+default Gemma 3 270M is a base model with no chat template. Every task prompt
+starts with the same instructions and few-shot examples and ends with the
+document, and llama.cpp keeps the evaluated tokens of the previous prompt, so
+only the document part is evaluated for each new doc (the fixed prefix stays
+in the KV cache). One instance serves requests one at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterable, Optional  # noqa: UP035 - spacy-llm inspects typing generics
+
+from spacy_llm.registry import registry
+
+from ..ask import resolve
+from ..cache import ResponseCache
+from ..protocol import Completion, LLMRequest, LLMResponse, TransportError
+from ..usage import Usage
+from .gguf import default_model_path
+
+
+class LlamaCppModel:
+    """The model callable spacy-llm's ``llm`` component runs; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        path: Optional[str] = None,
+        n_ctx: int = 2048,
+        n_threads: int = 2,
+        n_batch: int = 256,
+        temperature: float = 0.0,
+        seed: int = 0,
+        max_tokens: Optional[int] = None,
+        max_reasks: int = 1,
+        grammar: bool = True,
+        price_per_1k_prompt: float = 0.0,
+        price_per_1k_completion: float = 0.0,
+        cache: Optional[ResponseCache] = None,
+    ) -> None:
+        if path:
+            file = Path(path).expanduser()
+            if not file.is_file():
+                raise ValueError(f"distil.LlamaCpp.v1: model file not found: {file}. Give a .gguf path or leave path unset.")
+        else:
+            file = default_model_path()
+        if n_ctx < 256:
+            raise ValueError(f"distil.LlamaCpp.v1: n_ctx must be at least 256, got {n_ctx}")
+        self.path = file
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads
+        self.n_batch = n_batch
+        self.temperature = temperature
+        self.seed = seed
+        self.max_tokens = max_tokens
+        self.max_reasks = max_reasks
+        self.grammar = grammar
+        self.cache = cache
+        self.usage = Usage(price_per_1k_prompt, price_per_1k_completion)
+        self._llm: Any = None
+        self._grammars: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"LlamaCppModel(path={str(self.path)!r}, n_ctx={self.n_ctx}, n_threads={self.n_threads})"
+
+    @property
+    def context_length(self) -> int:
+        """The context length in tokens (``n_ctx``), used by tasks to split long documents."""
+        return self.n_ctx
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """What determines an answer besides the prompt: the cache key's model part."""
+        return {
+            "backend": "llamacpp",
+            "model": self.path.name,
+            "size": self.path.stat().st_size,
+            "temperature": self.temperature,
+            "seed": self.seed,
+            "max_tokens": self.max_tokens,
+            "grammar": self.grammar,
+        }
+
+    def _load(self) -> Any:
+        if self._llm is None:
+            try:
+                from llama_cpp import Llama
+            except ImportError as err:
+                raise ValueError("distil.LlamaCpp.v1 needs llama-cpp-python: pip install 'distil[llm]'") from err
+            self._llm = Llama(
+                model_path=str(self.path),
+                n_ctx=self.n_ctx,
+                n_threads=self.n_threads,
+                n_threads_batch=self.n_threads,
+                n_batch=self.n_batch,
+                seed=self.seed,
+                verbose=False,
+            )
+        return self._llm
+
+    def _grammar(self, schema: dict[str, Any]) -> Any:
+        from llama_cpp import LlamaGrammar
+
+        key = json.dumps(schema, sort_keys=True)
+        if key not in self._grammars:
+            self._grammars[key] = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+        return self._grammars[key]
+
+    def count_tokens(self, text: str) -> int:
+        """How many tokens ``text`` takes for this model."""
+        with self._lock:
+            return len(self._load().tokenize(text.encode("utf-8"), add_bos=False))
+
+    def send(self, request: LLMRequest) -> Completion:
+        """Complete one prompt under the grammar of its JSON Schema."""
+        with self._lock:
+            llm = self._load()
+            prompt = request.completion_text()
+            started = time.perf_counter()
+            try:
+                result = llm.create_completion(
+                    prompt,
+                    max_tokens=self.max_tokens or request.max_tokens,
+                    temperature=self.temperature,
+                    seed=self.seed,
+                    grammar=self._grammar(request.json_schema) if self.grammar else None,
+                )
+            except ValueError as err:  # prompt longer than the context, mostly
+                raise TransportError("context_overflow", str(err)) from err
+            latency = time.perf_counter() - started
+        tokens = result.get("usage") or {}
+        return Completion(
+            result["choices"][0]["text"],
+            int(tokens.get("prompt_tokens") or 0),
+            int(tokens.get("completion_tokens") or 0),
+            latency,
+        )
+
+    def __call__(self, prompts: Iterable[Iterable[LLMRequest]]) -> Iterable[Iterable[LLMResponse]]:
+        """Answer a batch, one request at a time, results grouped per doc in order."""
+        for group in prompts:
+            yield [
+                resolve(
+                    request,
+                    self.send,
+                    identity=self.identity,
+                    usage=self.usage,
+                    cache=self.cache,
+                    max_reasks=self.max_reasks,
+                )
+                for request in group
+            ]
+
+
+@registry.llm_models("distil.LlamaCpp.v1")
+def make_llamacpp_model(
+    path: Optional[str] = None,
+    n_ctx: int = 2048,
+    n_threads: int = 2,
+    n_batch: int = 256,
+    temperature: float = 0.0,
+    seed: int = 0,
+    max_tokens: Optional[int] = None,
+    max_reasks: int = 1,
+    grammar: bool = True,
+    price_per_1k_prompt: float = 0.0,
+    price_per_1k_completion: float = 0.0,
+    cache: Optional[ResponseCache] = None,
+) -> LlamaCppModel:
+    """An in-process GGUF model; with no ``path``, the packaged Gemma 3 270M base model.
+
+    ``n_threads`` CPU threads, ``n_ctx`` tokens of context (tasks split longer
+    documents to fit), answers constrained by a JSON-Schema grammar unless
+    ``grammar = false``; invalid answers are re-asked ``max_reasks`` times.
+    """
+    return LlamaCppModel(
+        path=path,
+        n_ctx=n_ctx,
+        n_threads=n_threads,
+        n_batch=n_batch,
+        temperature=temperature,
+        seed=seed,
+        max_tokens=max_tokens,
+        max_reasks=max_reasks,
+        grammar=grammar,
+        price_per_1k_prompt=price_per_1k_prompt,
+        price_per_1k_completion=price_per_1k_completion,
+        cache=cache,
+    )

@@ -1,0 +1,313 @@
+"""``distil.OpenAI.v1``: any OpenAI-compatible ``/v1/chat/completions`` server.
+
+A batch of prompts goes out concurrently (a bounded thread pool sharing one
+HTTP connection pool), each request retried with exponential backoff and
+jitter on 429, 5xx, timeouts, dropped connections and unreadable bodies,
+honouring ``Retry-After``. Requests go to ``base_url`` only: no redirects are
+followed, proxies from the environment are ignored, and nothing is sent to
+any other host (no start-up check against the public OpenAI API). The API key
+is read from the environment variable named in the config; it is sent in the
+``Authorization`` header and appears nowhere else (not in errors, logs,
+caches or saved configs).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import os
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Iterable, Literal, Optional  # noqa: UP035 - spacy-llm inspects typing generics
+
+import httpx
+from spacy_llm.registry import registry
+
+from ..ask import resolve
+from ..cache import ResponseCache
+from ..protocol import Completion, LLMRequest, LLMResponse, TransportError
+from ..usage import Usage
+
+ResponseFormat = Literal["json_schema", "json_object", "none"]
+RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+# A server's Retry-After is obeyed as given (not capped by backoff_max) up to this many seconds.
+RETRY_AFTER_MAX = 120.0
+
+
+def parse_retry_after(value: Optional[str]) -> Optional[float]:
+    """Seconds to wait from a ``Retry-After`` header (seconds or an HTTP date), or ``None``."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class OpenAIModel:
+    """The model callable spacy-llm's ``llm`` component runs; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        base_url: str,
+        api_key_env: Optional[str] = None,
+        concurrency: int = 8,
+        timeout: float = 60.0,
+        max_retries: int = 4,
+        backoff: float = 0.5,
+        backoff_max: float = 30.0,
+        max_reasks: int = 1,
+        temperature: float = 0.0,
+        top_p: Optional[float] = None,
+        seed: Optional[int] = None,
+        max_tokens: Optional[int] = None,
+        response_format: ResponseFormat = "json_schema",
+        context_length: int = 8192,
+        price_per_1k_prompt: float = 0.0,
+        price_per_1k_completion: float = 0.0,
+        cache: Optional[ResponseCache] = None,
+    ) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise ValueError(f"distil.OpenAI.v1: base_url must start with http:// or https://, got {base_url!r}")
+        if concurrency < 1:
+            raise ValueError(f"distil.OpenAI.v1: concurrency must be at least 1, got {concurrency}")
+        self.model = model
+        self.base_url = base_url.rstrip("/")
+        self.api_key_env = api_key_env or None
+        self._api_key: Optional[str] = None
+        if self.api_key_env:
+            key = os.environ.get(self.api_key_env)
+            if not key:
+                raise ValueError(
+                    f"distil.OpenAI.v1: the environment variable {self.api_key_env} (api_key_env) is not set. "
+                    f"Export the API key in it, or set api_key_env = null for a server without authentication."
+                )
+            self._api_key = key
+        self.concurrency = concurrency
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.backoff_max = backoff_max
+        self.max_reasks = max_reasks
+        self.temperature = temperature
+        self.top_p = top_p
+        self.seed = seed
+        self.max_tokens = max_tokens
+        self.response_format = response_format
+        self._context_length = context_length
+        self.cache = cache
+        self.usage = Usage(price_per_1k_prompt, price_per_1k_completion)
+        self._client: Optional[httpx.Client] = None
+        self._pool: Optional[ThreadPoolExecutor] = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"OpenAIModel(model={self.model!r}, base_url={self.base_url!r}, concurrency={self.concurrency})"
+
+    @property
+    def context_length(self) -> int:
+        """The model's context length in tokens, used by tasks to split long documents."""
+        return self._context_length
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """What determines an answer besides the prompt: the cache key's model part."""
+        return {
+            "backend": "openai",
+            "base_url": self.base_url,
+            "model": self.model,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "seed": self.seed,
+            "max_tokens": self.max_tokens,
+            "response_format": self.response_format,
+        }
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._api_key, "***") if self._api_key else text
+
+    def _http(self) -> httpx.Client:
+        with self._lock:
+            if self._client is None:
+                headers = {"Content-Type": "application/json"}
+                if self._api_key:
+                    headers["Authorization"] = f"Bearer {self._api_key}"
+                self._client = httpx.Client(
+                    base_url=self.base_url,
+                    headers=headers,
+                    timeout=httpx.Timeout(self.timeout),
+                    limits=httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency),
+                    follow_redirects=False,
+                    trust_env=False,
+                )
+            return self._client
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="distil-llm")
+            return self._pool
+
+    def _body(self, request: LLMRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": request.chat_messages(),
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens or request.max_tokens,
+        }
+        if self.top_p is not None:
+            body["top_p"] = self.top_p
+        if self.seed is not None:
+            body["seed"] = self.seed
+        if self.response_format == "json_schema":
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": f"distil_{request.task}", "schema": request.json_schema, "strict": False},
+            }
+        elif self.response_format == "json_object":
+            # llama.cpp's server (and others) turn the schema of a json_object format into a grammar.
+            body["response_format"] = {"type": "json_object", "schema": request.json_schema}
+        return body
+
+    def _wait(self, attempt: int, retry_after: Optional[float]) -> None:
+        self.usage.add("retries")
+        if retry_after is not None:
+            delay = min(retry_after, RETRY_AFTER_MAX)
+        else:
+            delay = min(self.backoff_max, self.backoff * (2**attempt)) * random.uniform(0.5, 1.5)
+        time.sleep(delay)
+
+    def send(self, request: LLMRequest) -> Completion:
+        """POST one request, retrying transient failures; raises :class:`TransportError` when they persist."""
+        body = self._body(request)
+        client = self._http()
+        kind, reason = "unknown", ""
+        retry_after: Optional[float] = None
+        for attempt in range(self.max_retries + 1):
+            if attempt:
+                self._wait(attempt - 1, retry_after)
+            retry_after = None
+            started = time.perf_counter()
+            try:
+                response = client.post("/chat/completions", json=body)
+                payload = response.content
+            except httpx.TimeoutException:
+                kind, reason = "timeout", f"no answer within {self.timeout:g} s"
+                continue
+            except httpx.TransportError as err:
+                kind, reason = "connection_error", f"{type(err).__name__}: {err}"
+                continue
+            latency = time.perf_counter() - started
+            status = response.status_code
+            if status in RETRY_STATUS or status >= 500:
+                kind = "rate_limited" if status == 429 else "server_error"
+                reason = f"HTTP {status}: {payload[:200].decode('utf-8', 'replace')}"
+                retry_after = parse_retry_after(response.headers.get("retry-after"))
+                continue
+            if status >= 400:
+                text = payload[:300].decode("utf-8", "replace")
+                raise TransportError("http_error", self._redact(f"HTTP {status} from {self.base_url}: {text}"))
+            try:
+                data = json.loads(payload)
+                content = data["choices"][0]["message"]["content"]
+                if not isinstance(content, str):
+                    raise TypeError("message content is not a string")
+            except (ValueError, KeyError, IndexError, TypeError) as err:
+                kind, reason = "bad_response", f"unreadable response body ({err})"
+                continue
+            tokens = data.get("usage") or {}
+            return Completion(
+                content, int(tokens.get("prompt_tokens") or 0), int(tokens.get("completion_tokens") or 0), latency
+            )
+        raise TransportError(kind, self._redact(f"{reason} (after {self.max_retries + 1} attempts)"))
+
+    def _resolve(self, request: LLMRequest) -> LLMResponse:
+        return resolve(
+            request, self.send, identity=self.identity, usage=self.usage, cache=self.cache, max_reasks=self.max_reasks
+        )
+
+    def __call__(self, prompts: Iterable[Iterable[LLMRequest]]) -> Iterable[Iterable[LLMResponse]]:
+        """Answer a batch: every request of every doc concurrently, results grouped per doc in order."""
+        groups = [list(group) for group in prompts]
+        flat = [request for group in groups for request in group]
+        if len(flat) <= 1 or self.concurrency == 1:
+            answers = [self._resolve(r) for r in flat]
+        else:
+            answers = list(self._executor().map(self._resolve, flat))
+        out: list[list[LLMResponse]] = []
+        position = 0
+        for group in groups:
+            out.append(answers[position : position + len(group)])
+            position += len(group)
+        return out
+
+    def close(self) -> None:
+        """Close the connection pool and the worker threads."""
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+            if self._pool is not None:
+                self._pool.shutdown(wait=False)
+                self._pool = None
+
+
+@registry.llm_models("distil.OpenAI.v1")
+def make_openai_model(
+    model: str,
+    base_url: str = "http://127.0.0.1:8080/v1",
+    api_key_env: Optional[str] = None,
+    concurrency: int = 8,
+    timeout: float = 60.0,
+    max_retries: int = 4,
+    backoff: float = 0.5,
+    backoff_max: float = 30.0,
+    max_reasks: int = 1,
+    temperature: float = 0.0,
+    top_p: Optional[float] = None,
+    seed: Optional[int] = None,
+    max_tokens: Optional[int] = None,
+    response_format: ResponseFormat = "json_schema",
+    context_length: int = 8192,
+    price_per_1k_prompt: float = 0.0,
+    price_per_1k_completion: float = 0.0,
+    cache: Optional[ResponseCache] = None,
+) -> OpenAIModel:
+    """An OpenAI-compatible chat-completions server at ``base_url`` (OpenAI, vLLM, Ollama, llama.cpp, TGI).
+
+    ``api_key_env`` names the environment variable holding the key (unset for
+    local servers). ``concurrency`` requests are in flight at once; transient
+    failures are retried ``max_retries`` times; an invalid answer is re-asked
+    ``max_reasks`` times with the validation error. ``response_format`` is
+    ``json_schema`` (OpenAI, vLLM), ``json_object`` (llama.cpp server: schema
+    inside) or ``none``.
+    """
+    return OpenAIModel(
+        model=model,
+        base_url=base_url,
+        api_key_env=api_key_env,
+        concurrency=concurrency,
+        timeout=timeout,
+        max_retries=max_retries,
+        backoff=backoff,
+        backoff_max=backoff_max,
+        max_reasks=max_reasks,
+        temperature=temperature,
+        top_p=top_p,
+        seed=seed,
+        max_tokens=max_tokens,
+        response_format=response_format,
+        context_length=context_length,
+        price_per_1k_prompt=price_per_1k_prompt,
+        price_per_1k_completion=price_per_1k_completion,
+        cache=cache,
+    )

@@ -1,0 +1,164 @@
+"""``distil.NER.v1``: named entities from an LLM, grounded to character offsets."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
+from spacy.tokens import Doc
+from spacy_llm.registry import registry
+
+from ....annotations import EntityPrediction, write_entities
+from ....schemas import NERSchema, ensure_schema
+from ..answers import dump_answer, json_schema_of, validator
+from ..examples import load_examples
+from ..grounding import ground
+from ..prompting import load_template, render
+from ..protocol import Chunk, LLMRequest, LLMResponse
+from .base import DistilLLMTask
+
+DEFAULT_INSTRUCTIONS = "Find the named entities in each text and list them by type as JSON."
+
+
+def ner_answer_model(schema: NERSchema, max_per_label: int, max_mention_chars: int) -> type[BaseModel]:
+    """The answer model: one optional list of mention strings per label, bounded in length.
+
+    Keying mentions by label (``{"person": ["Tim Cook"]}``) writes each label
+    once, which keeps answers short and makes the label set a closed list of
+    properties rather than free text.
+    """
+    mention = Annotated[str, StringConstraints(min_length=1, max_length=max_mention_chars)]
+    fields: dict[str, Any] = {
+        f"label_{i}": (list[mention], Field(default_factory=list, max_length=max_per_label, alias=name))  # type: ignore[valid-type]
+        for i, name in enumerate(schema.label_names)
+    }
+    return create_model(  # type: ignore[call-overload,no-any-return]
+        "NERAnswer", __config__=ConfigDict(extra="forbid", populate_by_name=True), **fields
+    )
+
+
+class NERTask(DistilLLMTask):
+    """Prompts for entities of the schema's labels and writes them with :func:`write_entities`."""
+
+    distil_task = "ner"
+
+    def __init__(
+        self,
+        schema: NERSchema,
+        *,
+        examples: Optional[str] = None,
+        template: Optional[str] = None,
+        instructions: str = DEFAULT_INSTRUCTIONS,
+        max_per_label: int = 8,
+        max_mention_chars: int = 60,
+        overlap: Literal["score", "longest"] = "longest",
+        keep_existing: bool = False,
+        max_chunk_chars: Optional[int] = None,
+        answer_tokens: int = 256,
+        component_name: Optional[str] = None,
+    ) -> None:
+        super().__init__(
+            template=load_template("ner.jinja", template),
+            max_chunk_chars=max_chunk_chars,
+            answer_tokens=answer_tokens,
+            component_name=component_name,
+        )
+        self.schema = schema
+        self._instructions = instructions
+        self._overlap = overlap
+        self._keep_existing = keep_existing
+        self._answer = ner_answer_model(schema, max_per_label, max_mention_chars)
+        self._json_schema = json_schema_of(self._answer)
+        self._parse = validator(self._answer)
+        example_docs = load_examples(examples)
+        schema.check_labels([e.label_ for doc in example_docs for e in doc.ents], what=f"few-shot examples {examples}")
+        self._examples = [self._example(doc) for doc in example_docs]
+
+    def _example(self, doc: Doc) -> dict[str, str]:
+        by_label: dict[str, list[str]] = {}
+        for ent in doc.ents:
+            texts = by_label.setdefault(ent.label_, [])
+            if ent.text not in texts:
+                texts.append(ent.text)
+        answer = self._answer.model_validate({label: texts for label, texts in by_label.items()})
+        return {"text": doc.text, "answer": dump_answer(answer)}
+
+    def _prompt(self, text: str) -> str:
+        return render(
+            self._template,
+            instructions=self._instructions,
+            labels=self.schema.labels,
+            examples=self._examples,
+            text=text,
+        )
+
+    def _empty_prompt(self) -> str:
+        return self._prompt("")
+
+    def _request(self, doc: Doc, chunk: Chunk) -> Optional[LLMRequest]:
+        return LLMRequest(
+            task="ner",
+            prompt=self._prompt(chunk.text),
+            json_schema=self._json_schema,
+            parse=self._parse,
+            chunk=chunk,
+            max_tokens=self._answer_tokens,
+        )
+
+    def _apply(self, doc: Doc, answers: list[LLMResponse], complete: bool) -> None:
+        predictions: list[EntityPrediction] = []
+        for answer in answers:
+            chunk = answer.request.chunk
+            data = answer.value.model_dump(by_alias=True)
+            for label in self.schema.label_names:
+                for mention in data.get(label, []):
+                    self.stats.counts["mentions"] += 1
+                    found = ground(mention, chunk.text)
+                    if not found:
+                        self.stats.counts["ungrounded"] += 1
+                        continue
+                    for start, end in found:
+                        predictions.append(EntityPrediction(chunk.start + start, chunk.start + end, label))
+        write_entities(
+            doc, predictions, keep_existing=self._keep_existing, overlap=self._overlap, labels=self.schema.label_names
+        )
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The schema's entity labels."""
+        return self.schema.label_names
+
+
+@registry.llm_tasks("distil.NER.v1")
+def make_ner_task(
+    schema: Optional[NERSchema] = None,
+    examples: Optional[str] = None,
+    template: Optional[str] = None,
+    instructions: str = DEFAULT_INSTRUCTIONS,
+    max_per_label: int = 8,
+    max_mention_chars: int = 60,
+    overlap: Literal["score", "longest"] = "longest",
+    keep_existing: bool = False,
+    max_chunk_chars: Optional[int] = None,
+    answer_tokens: int = 256,
+    component_name: Optional[str] = None,
+) -> NERTask:
+    """NER through an LLM: the schema's labels, optional few-shot ``examples`` (JSONL records or DocBin).
+
+    Mentions are grounded to the text (exact, case-insensitive, whitespace-
+    normalised); ungrounded ones are counts and counted. ``max_per_label`` and
+    ``max_mention_chars`` bound the answer's JSON Schema.
+    """
+    return NERTask(
+        ensure_schema(schema, NERSchema, component_name or "ner"),
+        examples=examples,
+        template=template,
+        instructions=instructions,
+        max_per_label=max_per_label,
+        max_mention_chars=max_mention_chars,
+        overlap=overlap,
+        keep_existing=keep_existing,
+        max_chunk_chars=max_chunk_chars,
+        answer_tokens=answer_tokens,
+        component_name=component_name,
+    )

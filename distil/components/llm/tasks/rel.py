@@ -1,0 +1,176 @@
+"""``distil.REL.v1``: relations between the Doc's existing entities, from an LLM.
+
+The entities come from upstream (any NER backend, or gold input). The task
+numbers them in the prompt and asks for relations by entity number; it writes
+only relations (:func:`write_relations`) and never touches ``doc.text`` or
+``doc.ents`` (spacy-llm's own REL task rewrites the text; this one does not).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+from spacy.tokens import Doc, Span
+from spacy_llm.registry import registry
+
+from ....annotations import RelationPrediction, write_relations
+from ....schemas import RELSchema, ensure_schema
+from ..answers import dump_answer, json_schema_of, validator
+from ..examples import load_examples
+from ..prompting import load_template, render
+from ..protocol import AnswerError, Chunk, LLMRequest, LLMResponse
+from .base import DistilLLMTask
+
+DEFAULT_INSTRUCTIONS = (
+    "List the relations between the numbered entities of each text as JSON. "
+    "head and tail are entity numbers; give no relation when none applies."
+)
+
+
+def rel_answer_model(schema: RELSchema, max_relations: int) -> type[BaseModel]:
+    """``{"relations": [{"head": i, "tail": j, "label": <label>}]}``, at most ``max_relations``."""
+    config = ConfigDict(extra="forbid")
+    label_type: Any = Literal[schema.label_names]  # type: ignore[valid-type]
+    item = create_model(  # type: ignore[call-overload]
+        "RelationAnswer", __config__=config, head=(int, Field(ge=0)), tail=(int, Field(ge=0)), label=(label_type, ...)
+    )
+    return create_model(  # type: ignore[call-overload,no-any-return]
+        "RELAnswer", __config__=config, relations=(list[item], Field(default_factory=list, max_length=max_relations))  # type: ignore[valid-type]
+    )
+
+
+def _describe(index: int, ent: Span) -> str:
+    return f"[{index}] {json.dumps(ent.text, ensure_ascii=False)} ({ent.label_})"
+
+
+class RELTask(DistilLLMTask):
+    """Prompts for relations among the entities of each chunk; see the module docstring."""
+
+    distil_task = "rel"
+
+    def __init__(
+        self,
+        schema: RELSchema,
+        *,
+        examples: Optional[str] = None,
+        template: Optional[str] = None,
+        instructions: str = DEFAULT_INSTRUCTIONS,
+        max_relations: int = 8,
+        max_chunk_chars: Optional[int] = None,
+        answer_tokens: int = 192,
+        component_name: Optional[str] = None,
+    ) -> None:
+        super().__init__(
+            template=load_template("rel.jinja", template),
+            max_chunk_chars=max_chunk_chars,
+            answer_tokens=answer_tokens,
+            component_name=component_name,
+        )
+        self.schema = schema
+        self._instructions = instructions
+        self._answer = rel_answer_model(schema, max_relations)
+        self._json_schema = json_schema_of(self._answer)
+        self._examples = []
+        for doc in load_examples(examples):
+            relations = doc._.relations
+            schema.check_labels([r.label for r in relations], what=f"few-shot examples {examples}")
+            value = {"relations": [{"head": r.head_index, "tail": r.tail_index, "label": r.label} for r in relations]}
+            self._examples.append(
+                {
+                    "text": doc.text,
+                    "entities": "; ".join(_describe(i, ent) for i, ent in enumerate(doc.ents)),
+                    "answer": dump_answer(self._answer.model_validate(value)),
+                }
+            )
+
+    def _prompt(self, text: str, entities: str) -> str:
+        return render(
+            self._template,
+            instructions=self._instructions,
+            labels=self.schema.labels,
+            examples=self._examples,
+            text=text,
+            entities=entities,
+        )
+
+    def _empty_prompt(self) -> str:
+        return self._prompt("", "")
+
+    def _request(self, doc: Doc, chunk: Chunk) -> Optional[LLMRequest]:
+        indices = [i for i, ent in enumerate(doc.ents) if ent.start_char >= chunk.start and ent.end_char <= chunk.end]
+        if len(indices) < 2:
+            return None
+        schema = copy.deepcopy(self._json_schema)
+        item = schema["properties"]["relations"]["items"]
+        item["properties"]["head"] = {"type": "integer", "enum": indices}
+        item["properties"]["tail"] = {"type": "integer", "enum": indices}
+        allowed = set(indices)
+
+        def check(value: Any) -> None:
+            for rel in value.relations:
+                if rel.head not in allowed or rel.tail not in allowed:
+                    raise AnswerError(
+                        "schema_violation",
+                        f"relation {rel.label} refers to entity {rel.head}/{rel.tail}; the entities are {indices}",
+                    )
+                if rel.head == rel.tail:
+                    raise AnswerError("schema_violation", f"relation {rel.label} links entity {rel.head} to itself")
+
+        ents = doc.ents
+        return LLMRequest(
+            task="rel",
+            prompt=self._prompt(chunk.text, "; ".join(_describe(i, ents[i]) for i in indices)),
+            json_schema=schema,
+            parse=validator(self._answer, check),
+            chunk=chunk,
+            max_tokens=self._answer_tokens,
+        )
+
+    def _apply(self, doc: Doc, answers: list[LLMResponse], complete: bool) -> None:
+        ents = doc.ents
+        predictions: list[RelationPrediction] = []
+        for answer in answers:
+            for rel in answer.value.relations:
+                self.stats.counts["relations"] += 1
+                if rel.label not in self.schema.allowed_labels(ents[rel.head].label_, ents[rel.tail].label_):
+                    self.stats.counts["rejected_relations"] += 1
+                    continue
+                predictions.append(RelationPrediction(rel.head, rel.tail, rel.label))
+        write_relations(doc, predictions, self.schema)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The schema's relation labels."""
+        return self.schema.label_names
+
+
+@registry.llm_tasks("distil.REL.v1")
+def make_rel_task(
+    schema: Optional[RELSchema] = None,
+    examples: Optional[str] = None,
+    template: Optional[str] = None,
+    instructions: str = DEFAULT_INSTRUCTIONS,
+    max_relations: int = 8,
+    max_chunk_chars: Optional[int] = None,
+    answer_tokens: int = 192,
+    component_name: Optional[str] = None,
+) -> RELTask:
+    """Relation extraction through an LLM between the Doc's existing entities.
+
+    ``examples``: few-shot docs with entities and relations (JSONL records or
+    DocBin). A relation whose label the schema does not allow for its entity
+    types is dropped and counted.
+    """
+    return RELTask(
+        ensure_schema(schema, RELSchema, component_name or "rel"),
+        examples=examples,
+        template=template,
+        instructions=instructions,
+        max_relations=max_relations,
+        max_chunk_chars=max_chunk_chars,
+        answer_tokens=answer_tokens,
+        component_name=component_name,
+    )
