@@ -26,6 +26,12 @@ def convert(*args: str | Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def in_process(*args: str | Path):
+    """The command in this process (faster) for cases whose process behaviour is covered by the subprocess tests."""
+    assert commands.convert is not None  # registers every command, as the console script does
+    return CliRunner().invoke(app, ["convert", *map(str, args)])
+
+
 @pytest.mark.slow
 def test_conll_to_docbin_with_report(tmp_path):
     out = tmp_path / "ner.spacy"
@@ -63,22 +69,16 @@ def test_semeval_to_records_and_prodigy_and_back(tmp_path):
     assert records[0]["meta"] == {"id": "1"}
 
     prodigy_path = tmp_path / "review.jsonl"
-    result = convert(records_path, prodigy_path, "--format", "records", "--to", "prodigy")
-    assert result.returncode == 0, result.stderr
+    moved = in_process(records_path, prodigy_path, "--format", "records", "--to", "prodigy")
+    assert moved.exit_code == 0, moved.output
     tasks = [json.loads(line) for line in prodigy_path.read_text(encoding="utf-8").splitlines()]
     assert tasks[0]["relations"][0]["label"] == "Product-Producer" and "spans" in tasks[0]
 
     back = tmp_path / "back.spacy"
-    result = convert(prodigy_path, back, "--format", "jsonl")
-    assert result.returncode == 0, result.stderr
+    back_result = in_process(prodigy_path, back, "--format", "jsonl")
+    assert back_result.exit_code == 0, back_result.output
     nlp = spacy.blank("en")
     assert [to_record(d).model_dump() for d in read_docs(back, nlp)] == records
-
-
-def in_process(*args: str | Path):
-    """The command in this process (faster) for cases whose process behaviour is covered above."""
-    assert commands.convert is not None  # registers every command, as the console script does
-    return CliRunner().invoke(app, ["convert", *map(str, args)])
 
 
 def test_csv_with_label_file(tmp_path):
@@ -103,11 +103,10 @@ def test_clear_errors(tmp_path):
     assert empty.exit_code == 0 and "empty file" in empty.output and "docs written: 0" in empty.output
 
 
-@pytest.mark.slow
 def test_help_has_an_example():
-    result = subprocess.run([*distil_cli(), "convert", "--help"], capture_output=True, text=True, timeout=60, check=False)
-    assert result.returncode == 0
-    assert "Example:" in result.stdout and "--strict" in result.stdout and "--to" in result.stdout
+    result = in_process("--help")
+    assert result.exit_code == 0
+    assert "Example:" in result.output and "--strict" in result.output and "--to" in result.output
 
 
 def test_docbin_input_to_prodigy(tmp_path):

@@ -85,6 +85,7 @@ print(json.dumps({"ents": [e.text for e in doc.ents], "hits": collect_llm_report
 """
 
 
+@pytest.mark.slow
 def test_cache_survives_a_new_process(server: FakeOpenAIServer, tmp_path: Path) -> None:
     cache = tmp_path / "cache.sqlite"
     config = tmp_path / "a.cfg"
@@ -105,6 +106,7 @@ def _write_many(path: str, prefix: str, n: int) -> None:
         cache.put(f"{prefix}-{i}", "m", f"answer {prefix} {i}")
 
 
+@pytest.mark.slow
 def test_concurrent_writers_threads_and_processes(tmp_path: Path) -> None:
     path = str(tmp_path / "cache.sqlite")
     threads = [threading.Thread(target=_write_many, args=(path, f"t{t}", 50)) for t in range(4)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 import spacy
@@ -19,9 +20,15 @@ from distil.schemas import SchemaError
 
 from .backends import write_jsonl
 
+
+def component(nlp: Language, name: str) -> Any:
+    """A pipeline component by name, typed loosely for attribute access."""
+    return nlp.get_pipe(name)
+
+
 REPO = Path(__file__).resolve().parent.parent
 SCHEMA = {"@misc": "distil.NERSchema.v1", "labels": ["person", "corporation", "location"]}
-PATTERNS = [
+PATTERNS: list[dict[str, Any]] = [
     {"label": "corporation", "pattern": "Apple"},
     {"label": "person", "pattern": "Tim Cook"},
     {"label": "location", "pattern": [{"LOWER": "cupertino"}]},
@@ -42,7 +49,7 @@ def ents(doc: spacy.tokens.Doc) -> list[tuple[str, str, float | None]]:
 
 def test_inline_patterns_write_scored_entities() -> None:
     nlp = make({"patterns": PATTERNS, "score": 0.8})
-    assert isinstance(nlp.get_pipe("ner"), NERRules)
+    assert isinstance(component(nlp, "ner"), NERRules)
     doc = nlp("Apple hired Tim Cook in cupertino.")
     assert ents(doc) == [("Apple", "corporation", 0.8), ("Tim Cook", "person", 0.8), ("cupertino", "location", 0.8)]
     assert distil.to_record(doc).entities[1].score == 0.8
@@ -122,7 +129,7 @@ def test_saved_pipeline_holds_patterns_without_the_file(tmp_path: Path) -> None:
 def test_to_bytes_round_trip() -> None:
     nlp = make({"patterns": PATTERNS, "phrase_matcher_attr": "LOWER"})
     other = make({"phrase_matcher_attr": "LOWER"})
-    other.get_pipe("ner").from_bytes(nlp.get_pipe("ner").to_bytes())
+    component(other, "ner").from_bytes(component(nlp, "ner").to_bytes())
     assert ents(other("apple hired TIM COOK")) == ents(nlp("apple hired TIM COOK"))
     assert len(ents(other("apple hired TIM COOK"))) == 2
 
@@ -134,7 +141,7 @@ def test_score_out_of_range_is_rejected() -> None:
 
 def test_shipped_wnut_config() -> None:
     nlp = distil.load(REPO / "configs/ner_rules.cfg")
-    schema = nlp.get_pipe("ner").schema
+    schema = component(nlp, "ner").schema
     assert schema.label_names == ("person", "location", "corporation", "group", "creative-work", "product")
     assert all(label.description for label in schema.labels)
     doc = nlp("Sundar Pichai showed the new iPhone in Berlin before watching Game of Thrones with the Lakers")

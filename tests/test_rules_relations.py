@@ -18,6 +18,12 @@ from distil.schemas import SchemaError
 
 from .backends import write_jsonl
 
+
+def component(nlp: Language, name: str) -> Any:
+    """A pipeline component by name, typed loosely for attribute access."""
+    return nlp.get_pipe(name)
+
+
 REPO = Path(__file__).resolve().parent.parent
 SCHEMA = {
     "@misc": "distil.RELSchema.v1",
@@ -190,7 +196,7 @@ def test_saved_pipeline_holds_rules_without_the_file(tmp_path: Path) -> None:
 def test_shipped_semeval_config_with_gold_entities() -> None:
     nlp = distil.load(REPO / "configs/rel_rules.cfg")
     assert nlp.pipe_names == ["rel"]
-    schema = nlp.get_pipe("rel").schema
+    schema = component(nlp, "rel").schema
     assert len(schema.labels) == 9 and all(s.head == ("NOMINAL",) and s.tail == ("NOMINAL",) for s in schema.labels)
     cases = [
         ("The fire was caused by lightning .", "fire", "lightning", ("lightning", "Cause-Effect", "fire")),
@@ -211,7 +217,7 @@ def test_shipped_all_rules_demo() -> None:
     assert [(e.text, e.label_) for e in doc.ents] == [
         ("Apple", "corporation"), ("Tim Cook", "person"), ("Cupertino", "location")]
     assert {r[:3] for r in rels(doc)} == {("Tim Cook", "works_for", "Apple"), ("Tim Cook", "located_in", "Cupertino")}
-    assert nlp.get_pipe("textcat").schema.predicted(doc.cats) == ["lost_or_stolen_card"]
+    assert component(nlp, "textcat").schema.predicted(doc.cats) == ["lost_or_stolen_card"]
     doc = nlp("Sundar Pichai is the CEO of Google, which is based in Mountain View.")
     assert {r[:3] for r in rels(doc)} == {
         ("Sundar Pichai", "works_for", "Google"), ("Google", "located_in", "Mountain View")}

@@ -19,6 +19,12 @@ from distil.schemas import SchemaError
 
 from .backends import write_jsonl
 
+
+def component(nlp: Language, name: str) -> Any:
+    """A pipeline component by name, typed loosely for attribute access."""
+    return nlp.get_pipe(name)
+
+
 REPO = Path(__file__).resolve().parent.parent
 LABELS = ["lost_card", "exchange_rate", "top_up"]
 RULES: list[dict[str, Any]] = [
@@ -79,7 +85,7 @@ def test_multilabel_scores_combine_by_noisy_or() -> None:
     nlp = make(rules, exclusive=False)
     cats = nlp("lost card, top up").cats
     assert cats == pytest.approx({"lost_card": 0.75, "exchange_rate": 0.0, "top_up": 0.4})
-    assert nlp.get_pipe("textcat").schema.predicted(cats) == ["lost_card"]
+    assert component(nlp, "textcat").schema.predicted(cats) == ["lost_card"]
 
 
 def test_multilabel_weight_above_one_is_rejected() -> None:
@@ -126,7 +132,7 @@ def test_saved_pipeline_holds_rules_without_the_file(tmp_path: Path) -> None:
     loaded = spacy.load(tmp_path / "model")
     assert [loaded(t).cats for t in texts] == before
     copy = make(prior=0.01)
-    copy.get_pipe("textcat").from_bytes(nlp.get_pipe("textcat").to_bytes())
+    component(copy, "textcat").from_bytes(component(nlp, "textcat").to_bytes())
     assert [copy(t).cats for t in texts] == before
 
 
@@ -139,7 +145,7 @@ def test_shipped_banking77_config() -> None:
     nlp = distil.load(REPO / "configs/textcat_rules.cfg")
     labels = json.loads((REPO.parent / "shared/data/banking77/categories.json").read_text()) if (
         REPO.parent / "shared/data/banking77/categories.json").exists() else None
-    schema = nlp.get_pipe("textcat").schema
+    schema = component(nlp, "textcat").schema
     assert schema.exclusive and len(schema.label_names) == 77
     if labels is not None:
         assert list(schema.label_names) == labels

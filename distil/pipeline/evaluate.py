@@ -25,9 +25,9 @@ from ..annotations import EntityPrediction, write_entities
 from ..records import META_KEY
 from ..schemas import RELSchema, TextCatSchema
 from .batch import DocError, process
-from .cli.report import collect_usage
 from .scoring import OTHER, directed_label, score_categories, score_entities, score_relations, score_semeval
 from .tasks import pipeline_tasks
+from .usage import collect_usage
 
 GoldEntities = bool | Literal["auto"]
 

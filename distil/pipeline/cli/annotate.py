@@ -11,9 +11,10 @@ from tqdm import tqdm
 from ..annotate import AnnotateReport, annotate
 from ..config import ConfigError, load_pipeline
 from ..io.texts import read_texts
+from ..usage import collect_usage
 from .app import OVERRIDES_CONTEXT, app
 from .overrides import config_overrides, fail, import_code
-from .report import collect_usage, print_usage_report
+from .report import print_usage_report
 
 
 @app.command("annotate", context_settings=OVERRIDES_CONTEXT)

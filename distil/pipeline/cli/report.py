@@ -1,9 +1,4 @@
-"""Print what a pipeline run cost: requests, tokens, failures, latency, from components that track it.
-
-Components that call paid or slow services (the LLM backend) expose a
-``distil_usage()`` method returning a flat dict of figures; this module only
-prints them, so application-facing commands need no backend-specific code.
-"""
+"""Print what a pipeline run cost: requests, tokens, failures, latency, from components that track it."""
 
 from __future__ import annotations
 
@@ -12,17 +7,7 @@ from typing import Any
 import typer
 from spacy.language import Language
 
-
-def collect_usage(nlp: Language) -> dict[str, dict[str, Any]]:
-    """Usage figures per component name, for components that report any."""
-    out: dict[str, dict[str, Any]] = {}
-    for name, pipe in nlp.pipeline:
-        report = getattr(pipe, "distil_usage", None)
-        if callable(report):
-            figures = report()
-            if figures:
-                out[name] = dict(figures)
-    return out
+from ..usage import collect_usage
 
 
 def print_usage_report(nlp: Language) -> None:
