@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import spacy
 from spacy.language import Language
+from spacy.tokens import Doc
 
 import distil
 from distil.annotations import EntityPrediction, write_entities
@@ -43,7 +44,7 @@ def make(config: dict | None = None, before: list[str] | None = None) -> Languag
     return nlp
 
 
-def ents(doc: spacy.tokens.Doc) -> list[tuple[str, str, float | None]]:
+def ents(doc: Doc) -> list[tuple[str, str, float | None]]:
     return [(e.text, e.label_, e._.score) for e in doc.ents]
 
 
@@ -149,3 +150,24 @@ def test_shipped_wnut_config() -> None:
         ("Sundar Pichai", "person"), ("iPhone", "product"), ("Berlin", "location"),
         ("Game of Thrones", "creative-work"), ("Lakers", "group"),
     }
+
+
+SEEN: list[str] = []
+
+
+@Language.component("distil_test_spy")
+def _spy(doc: Doc) -> Doc:
+    SEEN.append(doc.text)
+    return doc
+
+
+def test_phrase_patterns_do_not_run_earlier_components() -> None:
+    # An LLM NER before the rules must not be called once per phrase pattern.
+    SEEN.clear()
+    nlp = spacy.blank("en")
+    nlp.add_pipe("distil_test_spy")
+    nlp.add_pipe("sentencizer")
+    nlp.add_pipe("distil_ner_rules", name="ner", config={"schema": SCHEMA, "patterns": PATTERNS})
+    assert SEEN == []
+    assert [e.text for e in nlp("Hi Tim Cook").ents] == ["Tim Cook"]
+    assert SEEN == ["Hi Tim Cook"]

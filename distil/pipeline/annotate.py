@@ -230,3 +230,11 @@ def read_records(output: Path) -> list[DocRecord]:
     """The records of an annotation directory."""
     with (output / RECORDS).open(encoding="utf-8") as handle:
         return [DocRecord.model_validate_json(line) for line in handle if line.strip()]
+
+
+def rebuild_shards(output: Path, nlp: Language) -> None:
+    """Rewrite the DocBin shards of an annotation directory from its records (after they were edited)."""
+    shard_dir = output / SHARDS
+    for _, _, path in _shards(shard_dir):
+        path.unlink()
+    _repair_shards(shard_dir, output / RECORDS, len(_recover_records(output / RECORDS)), nlp)

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Optional
 
 import spacy
+from spacy.language import Language
 from spacy.tokens import Doc
-from spacy.vocab import Vocab
 
 from .prompting import PROMPTS_DIR
 
@@ -21,8 +21,9 @@ PACKAGE_PREFIX = "distil:"
 
 
 @lru_cache(maxsize=1)
-def _vocab() -> Vocab:
-    return spacy.blank("en").vocab
+def _tokenizer() -> Language:
+    # A Language, not a bare Vocab: JSONL records are then tokenised with their exact text.
+    return spacy.blank("en")
 
 
 def resolve_examples_path(path: str) -> Path:
@@ -47,6 +48,6 @@ def load_examples(path: Optional[str]) -> list[Doc]:
 
     file = resolve_examples_path(path)
     try:
-        return list(read_docs(file, _vocab()))
+        return list(read_docs(file, _tokenizer()))
     except CorpusError as err:
         raise ValueError(f"few-shot examples {file}: {err}") from err

@@ -25,6 +25,8 @@ from ...schemas import NERSchema, ensure_schema
 from .rule_files import RuleFileError, gather_rows, mark_embedded, restored_from_disk
 
 PatternRow = dict[str, Any]
+# Phrase-matcher attributes the tokenizer alone sets (None means ORTH).
+TOKENIZER_ATTRS = (None, "ORTH", "TEXT", "LOWER", "NORM", "SHAPE")
 
 
 def check_pattern(where: str, row: Any) -> None:
@@ -68,7 +70,14 @@ class NERRules(EntityRuler):
         for i, row in enumerate(rows):
             check_pattern(f"NER pattern {i}", row)
         self.schema.check_labels((str(row["label"]) for row in rows), what=f"{self.name!r} patterns")
-        super().add_patterns(rows)  # type: ignore[arg-type]
+        # EntityRuler runs phrase patterns through the components before it;
+        # when matching on tokenizer attributes only, that is wasted work (or
+        # worse: LLM calls), so those components are switched off meanwhile.
+        others = [] if self.phrase_matcher_attr not in TOKENIZER_ATTRS else [
+            name for name, pipe in self.nlp.pipeline if pipe is not self and name not in self.nlp.disabled
+        ]
+        with self.nlp.select_pipes(disable=others):
+            super().add_patterns(rows)  # type: ignore[arg-type]
 
     def from_bytes(self, patterns_bytes: bytes, *, exclude: Iterable[str] = SimpleFrozenList()) -> NERRules:
         """Load patterns and settings from :meth:`to_bytes` output.

@@ -140,11 +140,13 @@ class RelationRules:
             for match_id, start, end in self._matcher(doc):
                 pattern_hits.setdefault(int(self.nlp.vocab.strings[match_id]), []).append((start, end))
         sentence = self._sentence_ids(doc)
+        reach = max(rule.max_distance for rule in self.rules)
         found: dict[tuple[int, int], list[tuple[float, int, RelationPrediction]]] = {}
         for i, first in enumerate(ents):
             for j in range(i + 1, len(ents)):
                 second = ents[j]
-                if sentence[first.start] != sentence[second.start]:
+                # Entities are in text order: once a pair is too far apart, every later one is too.
+                if sentence[first.start] != sentence[second.start] or second.start - first.end > reach:
                     break
                 for index, rule in enumerate(self.rules):
                     if not self._fires(doc, index, rule, first, second, j - i - 1, pattern_hits):

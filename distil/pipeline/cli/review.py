@@ -1,0 +1,76 @@
+"""``distil review export`` / ``distil review import``: the human-in-the-loop round trip."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import spacy
+import typer
+
+from ..review import ReviewError, export_review, import_review
+from .app import app
+from .overrides import fail
+
+review_app = typer.Typer(help="Export annotations for a person to correct, and merge the corrections back.")
+app.add_typer(review_app, name="review")
+
+
+@review_app.command("export")
+def export_command(
+    annotations: Path = typer.Argument(..., help="`distil annotate` output directory or a records .jsonl file."),
+    fmt: str = typer.Option("prodigy", "--format", "-f", help="prodigy (JSONL) or labelstudio (JSON + .xml config)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Task file to write."),
+    order: str = typer.Option("uncertainty", "--order", help="uncertainty (least confident first) or input."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Export at most N documents."),
+    lang: str = typer.Option("en", "--lang", help="Language of the tokenizer used to rebuild the Docs."),
+) -> None:
+    """Write review tasks, least confident documents first with --order uncertainty.
+
+    Prodigy: one task a line (spans, relations, options/accept), load it with
+    a Prodigy recipe that shows spans and relations. Label Studio: a JSON list
+    of tasks with the model's predictions, plus OUTPUT.xml, the labeling config
+    to paste into the project.
+
+    Example: distil review export annotations/ner --format labelstudio --output review/ner.json --limit 200
+    """
+    if fmt not in ("prodigy", "labelstudio"):
+        raise fail(f"unknown --format {fmt!r}; use prodigy or labelstudio")
+    if order not in ("uncertainty", "input"):
+        raise fail(f"unknown --order {order!r}; use uncertainty or input")
+    try:
+        count = export_review(annotations, output, spacy.blank(lang), fmt=fmt, order=order, limit=limit)  # type: ignore[arg-type]
+    except ReviewError as err:
+        raise fail(str(err)) from None
+    typer.echo(f"distil review export: {count} task(s) written to {output}", err=True)
+    if fmt == "labelstudio":
+        typer.echo(f"  labeling config: {output.with_suffix('.xml')}", err=True)
+
+
+@review_app.command("import")
+def import_command(
+    review_file: Path = typer.Argument(..., help="Corrected tasks: Prodigy JSONL (.jsonl) or Label Studio export (.json)."),
+    into: Path = typer.Option(..., "--into", help="The annotation directory or records file to merge into."),
+    lang: str = typer.Option("en", "--lang", help="Language of the tokenizer used to rebuild the Docs."),
+) -> None:
+    """Merge corrected tasks back: reviewed documents replace the model's, rejected ones are dropped.
+
+    Prints counts and model-vs-reviewer agreement (F1 per label, the reviewer
+    as gold). Documents are matched by meta.key (set by `distil annotate`) or
+    by their text.
+
+    Example: distil review import review/ner.jsonl --into annotations/ner
+    """
+    try:
+        report = import_review(review_file, into, spacy.blank(lang))
+    except ReviewError as err:
+        raise fail(str(err)) from None
+    typer.echo(
+        f"distil review import: {report.reviewed} reviewed ({report.changed} changed), {report.rejected} rejected, "
+        f"{report.ignored} ignored, {report.not_found} not found, {sum(report.invalid.values())} invalid",
+        err=True,
+    )
+    for problem in report.invalid:
+        typer.echo(f"  invalid: {problem}", err=True)
+    typer.echo(json.dumps({"agreement": report.agreement}, indent=2))

@@ -1,0 +1,267 @@
+"""The human-in-the-loop round trip: export annotations for a person to correct, import the corrections.
+
+``export_review`` writes the model's annotations as Prodigy-style JSONL or Label
+Studio JSON, lowest confidence first if asked; ``import_review`` merges the
+corrected tasks back into the annotation records: a reviewed document replaces
+the model's (``meta.reviewed = true``), a rejected one is dropped, an ignored or
+untouched one stays as the model made it. The merge reports counts and the
+agreement between model and reviewer per label (the reviewer taken as gold).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+from spacy.language import Language
+from spacy.tokens import Doc
+
+from ..records import DocRecord, dumps, from_record, to_record
+from .annotate import RECORDS, SHARDS, rebuild_shards, text_key
+from .io.labelstudio import labeling_config, labelstudio_to_doc, latest_annotation, to_labelstudio
+from .io.prodigy import task_to_doc, to_prodigy
+from .scoring.categories import score_categories
+from .scoring.entities import score_entities
+from .scoring.relations import score_relations
+
+ReviewFormat = Literal["prodigy", "labelstudio"]
+Order = Literal["uncertainty", "input"]
+REJECT = "reject"
+
+
+class ReviewError(ValueError):
+    """A review file or annotation set could not be used; the message names the file and problem."""
+
+
+def records_path(annotations: Path) -> Path:
+    """``records.jsonl`` of an annotation directory, or the records file itself."""
+    return annotations / RECORDS if annotations.is_dir() else annotations
+
+
+def load_records(annotations: Path) -> list[DocRecord]:
+    """The records of an annotation directory (``distil annotate`` output) or a records JSONL file."""
+    path = records_path(annotations)
+    if not path.exists():
+        raise ReviewError(f"no annotations at {path}: give a `distil annotate` output directory or a records .jsonl")
+    records = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(DocRecord.model_validate_json(line))
+            except ValueError as err:
+                raise ReviewError(f"{path}:{number}: not a record ({str(err).splitlines()[0]})") from err
+    return records
+
+
+def key_of(record: DocRecord) -> str:
+    """The identity of a record across the round trip: ``meta.key`` or the hash of its text."""
+    key = record.meta.get("key")
+    return str(key) if key else text_key(record.text)
+
+
+def is_multi_label(cats: dict[str, float]) -> bool:
+    """Whether category scores look multi-label (exclusive scores sum to 1)."""
+    return bool(cats) and abs(sum(cats.values()) - 1.0) > 1e-3 and any(0 < v < 1 for v in cats.values())
+
+
+def confidence(record: DocRecord) -> float:
+    """How sure the model was about a document: its least confident decision, 0 if a component failed.
+
+    Entity and relation scores count as given; categories count by the top
+    score (exclusive) or by the distance from 0.5 of the least decided label
+    (multi-label). A document with no scores at all counts as certain.
+    """
+    if record.meta.get("failures"):
+        return 0.0
+    values = [e.score for e in record.entities if e.score is not None]
+    values += [r.score for r in record.relations if r.score is not None]
+    if record.cats:
+        if is_multi_label(record.cats):
+            values.append(min(max(v, 1 - v) for v in record.cats.values()))
+        else:
+            values.append(max(record.cats.values()))
+    return min(values) if values else 1.0
+
+
+def export_review(
+    annotations: Path,
+    output: Path,
+    nlp: Language,
+    *,
+    fmt: ReviewFormat = "prodigy",
+    order: Order = "uncertainty",
+    limit: Optional[int] = None,
+) -> int:
+    """Write review tasks for the records in ``annotations``; returns how many were written."""
+    records = load_records(annotations)
+    if order == "uncertainty":
+        records = sorted(records, key=confidence)  # stable: ties keep input order
+    if limit is not None:
+        records = records[:limit]
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "prodigy":
+        with output.open("w", encoding="utf-8") as out:
+            for record in records:
+                task = to_prodigy(from_record(record, nlp))
+                task.setdefault("meta", {})["key"] = key_of(record)
+                task["meta"]["confidence"] = round(confidence(record), 4)
+                out.write(json.dumps(task, ensure_ascii=False) + "\n")
+        return len(records)
+    multi = any(is_multi_label(r.cats) for r in records)
+    tasks = [
+        to_labelstudio(from_record(r, nlp), key_of(r), multi_label=multi, score=confidence(r)) for r in records
+    ]
+    output.write_text(json.dumps(tasks, ensure_ascii=False, indent=1), encoding="utf-8")
+    ents = sorted({e.label for r in records for e in r.entities})
+    rels = sorted({x.label for r in records for x in r.relations})
+    cats = list(dict.fromkeys(label for r in records for label in r.cats))
+    output.with_suffix(".xml").write_text(labeling_config(ents, rels, cats, multi), encoding="utf-8")
+    return len(tasks)
+
+
+@dataclass
+class ImportReport:
+    """What a merge did, and how often the reviewer agreed with the model, per label."""
+
+    reviewed: int = 0
+    changed: int = 0
+    rejected: int = 0
+    ignored: int = 0
+    not_found: int = 0
+    invalid: Counter[str] = field(default_factory=Counter)
+    agreement: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form."""
+        return {
+            "reviewed": self.reviewed,
+            "changed": self.changed,
+            "rejected": self.rejected,
+            "ignored": self.ignored,
+            "not_found": self.not_found,
+            "invalid": dict(self.invalid),
+            "agreement": self.agreement,
+        }
+
+
+def _read_review(path: Path, nlp: Language, report: ImportReport) -> dict[str, Optional[Doc]]:
+    """Map record key -> reviewed Doc (``None`` for a rejected document)."""
+    if not path.exists():
+        raise ReviewError(f"review file not found: {path}")
+    out: dict[str, Optional[Doc]] = {}
+    if path.suffix == ".json":
+        try:
+            tasks = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as err:
+            raise ReviewError(f"{path}: not Label Studio JSON ({err})") from err
+        if not isinstance(tasks, list):
+            raise ReviewError(f"{path}: Label Studio export must be a JSON list of tasks")
+        for number, task in enumerate(tasks, start=1):
+            data = task.get("data") or {}
+            key = str(data.get("key") or text_key(str(data.get("text", ""))))
+            annotation = latest_annotation(task)
+            if annotation is None:
+                report.ignored += 1
+                continue
+            result = annotation.get("result") or []
+            if any(r.get("from_name") == "review" and REJECT in (r.get("value") or {}).get("choices", []) for r in result):
+                out[key] = None
+                continue
+            try:
+                out[key] = labelstudio_to_doc(task, result, nlp)
+            except (ValueError, KeyError, TypeError) as err:
+                report.invalid[f"{path.name} task {number}: {err}"] += 1
+        return out
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            try:
+                task = json.loads(raw.decode("utf-8"))
+            except (ValueError, UnicodeDecodeError) as err:
+                report.invalid[f"{path.name}:{number}: malformed JSON ({err})"] += 1
+                continue
+            meta = task.get("meta") or {}
+            key = str(meta.get("key") or text_key(str(task.get("text", ""))))
+            answer = task.get("answer")
+            if answer == REJECT:
+                out[key] = None
+            elif answer == "accept":
+                meta.pop("confidence", None)
+                try:
+                    out[key] = task_to_doc(task, nlp)
+                except (ValueError, KeyError, TypeError) as err:
+                    report.invalid[f"{path.name}:{number}: {err}"] += 1
+            else:
+                report.ignored += 1
+    return out
+
+
+def import_review(review_file: Path, annotations: Path, nlp: Language) -> ImportReport:
+    """Merge corrected tasks into ``annotations`` (rewritten atomically) and report agreement."""
+    records = load_records(annotations)
+    report = ImportReport()
+    reviewed = _read_review(review_file, nlp, report)
+    index = {key_of(r): i for i, r in enumerate(records)}
+    pairs: list[tuple[Doc, Doc]] = []
+    keep = [True] * len(records)
+    for key, doc in reviewed.items():
+        i = index.get(key)
+        if i is None:
+            report.not_found += 1
+            continue
+        if doc is None:
+            keep[i] = False
+            report.rejected += 1
+            continue
+        model = records[i]
+        pairs.append((from_record(model, nlp), doc))
+        new = to_record(doc)
+        meta = {k: v for k, v in model.meta.items() if k != "failures"}
+        meta.update({k: v for k, v in new.meta.items() if k not in ("failures", "confidence")})
+        meta["reviewed"] = True
+        new.meta = meta
+        if (new.entities, new.relations, new.cats) != (model.entities, model.relations, model.cats):
+            report.changed += 1
+        records[i] = new
+        report.reviewed += 1
+    report.agreement = agreement(pairs)
+    _write_records(annotations, [r for r, k in zip(records, keep, strict=True) if k], nlp)
+    return report
+
+
+def agreement(pairs: list[tuple[Doc, Doc]]) -> dict[str, Any]:
+    """Model-vs-reviewer F1 per label and overall, for each task present (the reviewer as gold)."""
+    if not pairs:
+        return {}
+    out: dict[str, Any] = {}
+    if any(doc.ents for pair in pairs for doc in pair):
+        ents = score_entities(pairs)
+        out["entities"] = {"f": ents["ents_f"], "per_label": {k: v["f"] for k, v in ents["ents_per_type"].items()}}
+    if any(doc._.relations for pair in pairs for doc in pair):
+        rels = score_relations(pairs)
+        out["relations"] = {"f": rels["rel_micro_f"], "per_label": {k: v["f"] for k, v in rels["rel_per_type"].items()}}
+    labels = list(dict.fromkeys(label for pair in pairs for doc in pair for label in doc.cats))
+    if labels:
+        multi = any(is_multi_label(model.cats) for model, _ in pairs)
+        cats = score_categories(pairs, labels, exclusive=not multi)
+        out["categories"] = {
+            "accuracy": cats.get("cats_accuracy"),
+            "per_label": {k: v["f"] for k, v in cats["cats_f_per_type"].items() if v["f"] is not None},
+        }
+    return out
+
+
+def _write_records(annotations: Path, records: list[DocRecord], nlp: Language) -> None:
+    path = records_path(annotations)
+    tmp = path.with_suffix(".jsonl.tmp")
+    tmp.write_text("".join(dumps(r) + "\n" for r in records), encoding="utf-8")
+    os.replace(tmp, path)
+    if annotations.is_dir() and (annotations / SHARDS).exists():
+        rebuild_shards(annotations, nlp)
