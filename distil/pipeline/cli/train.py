@@ -50,6 +50,9 @@ def train_command(
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, data and settings: same model)."),
     patience: int = typer.Option(2, "--patience", min=1, help="Stop after this many epochs without dev improvement."),
     threads: int = typer.Option(2, "--threads", min=1, help="Torch threads."),
+    freeze_embeddings: bool = typer.Option(
+        True, "--freeze-embeddings/--train-embeddings", help="Keep the word-embedding matrix fixed (faster, half the optimizer state)."
+    ),
     max_minutes: Optional[float] = typer.Option(
         None, "--max-minutes", min=0.1, help="Stop after this much training time (keeps the best epoch so far)."
     ),
@@ -81,6 +84,7 @@ def train_command(
         patience=patience,
         threads=threads,
         max_minutes=max_minutes,
+        freeze_embeddings=freeze_embeddings,
     )
     try:
         declared = schema_from_config(schema, task) if schema is not None else None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 from torch import nn
@@ -57,6 +57,11 @@ class LogitsModel(nn.Module):
             assert head_index is not None and tail_index is not None
             return self.inner(input_ids, attention_mask, head_index, tail_index)  # type: ignore[no-any-return]
         return self.inner(input_ids=input_ids, attention_mask=attention_mask).logits  # type: ignore[no-any-return]
+
+    def get_input_embeddings(self) -> nn.Module:
+        """The encoder's word-embedding layer."""
+        inner: Any = self.inner.encoder if self.task == "rel" else self.inner
+        return inner.get_input_embeddings()  # type: ignore[no-any-return]
 
     def save(self, directory: Path) -> None:
         """Save as a Hugging Face model directory (plus the pair head for rel)."""

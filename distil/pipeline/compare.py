@@ -1,0 +1,180 @@
+"""Compare pipelines side by side on the same gold Docs: accuracy, speed, latency, cost.
+
+Each pipeline is evaluated with :func:`distil.pipeline.evaluate.evaluate` on the
+same gold documents in the same process, one after the other, so the numbers
+are comparable. The result is one row per pipeline and task, written as
+Markdown and JSON, and a plot of accuracy against throughput.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from spacy.language import Language
+from spacy.tokens import Doc
+
+from .evaluate import EvalReport, evaluate
+
+# The headline metric of each task: what the comparison table sorts and plots by.
+HEADLINE = {
+    "ner": ("ents_f", "entity F1"),
+    "textcat": ("cats_accuracy", "accuracy"),
+    "rel": ("rel_micro_f", "relation micro F1"),
+}
+SEMEVAL_HEADLINE = ("rel_semeval_macro_f", "SemEval macro-F1")
+
+
+@dataclass
+class Row:
+    """One pipeline's figures on one task."""
+
+    pipeline: str
+    task: str
+    metric: str
+    score: Optional[float]
+    p: Optional[float]
+    r: Optional[float]
+    docs_per_second: float
+    words_per_second: float
+    p95_latency_ms: Optional[float]
+    cost_per_1k_docs: Optional[float]
+    failures: int
+
+
+def _latency_p95(nlp: Language, golds: Sequence[Doc], sample: int) -> Optional[float]:
+    """p95 wall time of one document through the pipeline, in milliseconds, over ``sample`` docs.
+
+    Measured one document at a time (an application calling ``nlp(text)``),
+    before the batch run, so that a response cache is not already warm for it.
+    """
+    times = []
+    for gold in golds[:sample]:
+        start = time.perf_counter()
+        try:
+            nlp(gold.text)
+        except Exception:  # a failing doc is counted by the evaluation itself
+            continue
+        times.append(time.perf_counter() - start)
+    if not times:
+        return None
+    times.sort()
+    return 1000 * times[min(len(times) - 1, math.ceil(0.95 * len(times)) - 1)]
+
+
+def _cost(report: EvalReport) -> Optional[float]:
+    costs = [figures.get("cost") for figures in report.usage.values()]
+    known = [float(c) for c in costs if isinstance(c, (int, float))]
+    if not known:
+        return None
+    return 1000 * sum(known) / max(report.n_docs, 1)
+
+
+def compare_one(
+    name: str,
+    nlp: Language,
+    golds: Sequence[Doc],
+    *,
+    semeval_official: bool = False,
+    latency_docs: int = 20,
+    batch_size: int = 64,
+) -> tuple[list[Row], EvalReport]:
+    """Evaluate one pipeline and turn its report into rows (one per task)."""
+    p95 = _latency_p95(nlp, golds, latency_docs) if latency_docs > 0 else None
+    report = evaluate(nlp, golds, semeval_official=semeval_official, batch_size=batch_size)
+    rows = []
+    failures = sum(report.failures.values()) + len(report.failed_docs)
+    for task in report.tasks:
+        key, _ = SEMEVAL_HEADLINE if task == "rel" and semeval_official else HEADLINE[task]
+        prefix = key.rsplit("_", 1)[0]
+        rows.append(
+            Row(
+                pipeline=name,
+                task=task,
+                metric=key,
+                score=report.scores.get(key),
+                p=report.scores.get(f"{prefix}_p"),
+                r=report.scores.get(f"{prefix}_r"),
+                docs_per_second=report.speed["docs_per_second"],
+                words_per_second=report.speed["words_per_second"],
+                p95_latency_ms=p95,
+                cost_per_1k_docs=_cost(report),
+                failures=failures,
+            )
+        )
+    return rows, report
+
+
+def _fmt(value: Optional[float], pct: bool = False, digits: int = 1) -> str:
+    if value is None:
+        return "–"
+    return f"{100 * value:.{digits}f}" if pct else f"{value:,.{digits}f}"
+
+
+def markdown_table(rows: Sequence[Row]) -> str:
+    """The comparison as a Markdown table, grouped by task, best score first."""
+    lines = []
+    for task in dict.fromkeys(r.task for r in rows):
+        task_rows = sorted((r for r in rows if r.task == task), key=lambda r: -(r.score or 0.0))
+        metric = task_rows[0].metric
+        lines += [
+            f"### {task} ({metric})",
+            "",
+            "| pipeline | P | R | score | docs/s | words/s | p95 ms/doc | cost / 1k docs | failures |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in task_rows:
+            cost = "–" if r.cost_per_1k_docs is None else f"${r.cost_per_1k_docs:.4f}"
+            lines.append(
+                f"| {r.pipeline} | {_fmt(r.p, True)} | {_fmt(r.r, True)} | **{_fmt(r.score, True)}** | "
+                f"{_fmt(r.docs_per_second)} | {_fmt(r.words_per_second, digits=0)} | {_fmt(r.p95_latency_ms)} | "
+                f"{cost} | {r.failures} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plot(rows: Sequence[Row], path: Path) -> None:
+    """Accuracy against documents per second (log axis), one labelled point per pipeline, a panel per task."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = list(dict.fromkeys(r.task for r in rows))
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 4.2), squeeze=False)
+    for ax, task in zip(axes[0], tasks, strict=True):
+        task_rows = [r for r in rows if r.task == task]
+        for r in task_rows:
+            x, y = max(r.docs_per_second, 1e-3), 100 * (r.score or 0.0)
+            ax.scatter([x], [y], s=40)
+            ax.annotate(r.pipeline, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
+        ax.set_xscale("log")
+        ax.set_xlabel("documents per second (log)")
+        ax.set_ylabel(f"{task_rows[0].metric} (%)")
+        ax.set_title(task)
+        ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_outputs(rows: Sequence[Row], reports: dict[str, EvalReport], output: Path) -> dict[str, Path]:
+    """Write ``compare.md``, ``compare.json`` and ``compare.png`` into ``output``."""
+    output.mkdir(parents=True, exist_ok=True)
+    paths = {"markdown": output / "compare.md", "json": output / "compare.json", "plot": output / "compare.png"}
+    paths["markdown"].write_text(markdown_table(rows), encoding="utf-8")
+    data: dict[str, Any] = {
+        "rows": [asdict(r) for r in rows],
+        "reports": {name: report.to_dict() for name, report in reports.items()},
+    }
+    paths["json"].write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
+    plot(rows, paths["plot"])
+    return paths
+
