@@ -38,7 +38,7 @@ def split(args: argparse.Namespace) -> None:
     docs = list(read_docs(args.train, nlp))
     order = list(range(len(docs)))
     random.Random(args.seed).shuffle(order)
-    n_dev = int(round(len(docs) * args.fraction))
+    n_dev = round(len(docs) * args.fraction)
     dev = set(order[:n_dev])
     write_docs([d for i, d in enumerate(docs) if i not in dev], args.train_out)
     write_docs([d for i, d in enumerate(docs) if i in dev], args.dev_out)

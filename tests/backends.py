@@ -191,3 +191,12 @@ def _build_llm(task: str, tmp_path: Path) -> Language:
 
 
 BUILDERS["llm"] = _build_llm
+
+
+def _build_encoder(task: str, tmp_path: Path) -> Language:
+    from .encoder_support import build_encoder
+
+    return build_encoder(task, tmp_path)  # type: ignore[no-any-return]
+
+
+BUILDERS["encoder"] = _build_encoder

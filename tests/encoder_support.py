@@ -14,27 +14,28 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-PEOPLE = ["Alice", "Bob", "Maria", "Chen", "Omar", "Priya", "Lukas", "Sofia", "Kenji", "Amara"]
-PLACES = ["Paris", "Berlin", "Lagos", "Lima", "Oslo", "Tokyo", "Cairo", "Quito", "Dublin", "Hanoi"]
-NER_TEMPLATES = [
-    "{p} lives in {l} .",
-    "Yesterday {p} flew to {l} for work .",
-    "{p} said {l} is lovely in spring .",
-    "In {l} , {p} opened a small shop .",
-    "We met {p} near the station in {l} .",
+PEOPLE = ["Alice Brown", "Bob", "Maria", "Chen Wei", "Omar", "Priya", "Lukas", "Sofia", "Kenji", "Amara"]
+PLACES = ["Paris", "Berlin", "Lagos", "Lima", "Oslo", "Tokyo", "Cairo", "New York", "Dublin", "Hanoi"]
+COMPANIES = ["Apple", "Google", "Acme", "Initech", "Globex", "Umbrella", "Hooli", "Stark"]
+# (template, relations as (head slot, tail slot, label)); slots: p person, c corporation, l location.
+TEMPLATES: list[tuple[str, list[tuple[str, str, str]]]] = [
+    ("{p} works for {c} in {l} .", [("p", "c", "works_for"), ("c", "l", "located_in")]),
+    ("{c} hired {p} last year .", [("p", "c", "works_for")]),
+    ("{p} lives in {l} .", [("p", "l", "located_in")]),
+    ("{c} is based in {l} .", [("c", "l", "located_in")]),
+    ("{p} read about {c} on a trip to {l} .", []),
 ]
 CATS = {
-    "card": ["my card was lost", "the card payment failed", "please block my card", "card declined at the shop"],
-    "transfer": ["send money to my friend", "the transfer is pending", "how long does a transfer take", "wire funds abroad"],
-    "account": ["close my account", "update my account address", "open a new account", "account details wrong"],
+    "lost_or_stolen_card": ["i lost my card", "my card was stolen", "someone took my card", "card is missing, block it"],
+    "exchange_rate": ["what is the exchange rate", "euro to dollar rate", "how much for converting pounds", "rate for yen"],
+    "top_up": ["how do i top up", "add money to my balance", "top up with a transfer", "put funds on the account"],
 }
-REL_TEMPLATES = [
-    ("The {a} was caused by the {b} .", "Cause-Effect", "tail_head"),
-    ("The {a} caused a {b} .", "Cause-Effect", "head_tail"),
-    ("The {a} is part of the {b} .", "Component-Whole", "head_tail"),
-    ("The {a} sat next to the {b} .", None, ""),
-]
-NOUNS = ["fire", "spark", "flood", "storm", "engine", "wheel", "door", "house", "crash", "noise", "virus", "fever"]
+LABELS = {
+    "ner": ["person", "location", "corporation"],
+    "textcat": sorted(CATS),
+    "rel": ["works_for", "located_in"],
+}
+SLOT_LABEL = {"p": "person", "c": "corporation", "l": "location"}
 
 _TMP = Path(tempfile.mkdtemp(prefix="distil-encoder-tests-"))
 atexit.register(shutil.rmtree, _TMP, True)
@@ -67,20 +68,28 @@ def tiny_base() -> Path:
     return target
 
 
-def _entity(text: str, word: str, label: str, start_at: int = 0) -> dict[str, Any]:
-    start = text.index(word, start_at)
-    return {"start": start, "end": start + len(word), "label": label, "text": word}
+def example_record(rng: random.Random) -> dict[str, Any]:
+    """One sentence with person/corporation/location entities and its relations."""
+    template, relations = rng.choice(TEMPLATES)
+    fillers = {"p": rng.choice(PEOPLE), "c": rng.choice(COMPANIES), "l": rng.choice(PLACES)}
+    text = template.format(**fillers)
+    slots = sorted((slot for slot in "pcl" if "{" + slot + "}" in template), key=lambda slot: text.index(fillers[slot]))
+    entities = []
+    for slot in slots:
+        start = text.index(fillers[slot])
+        entities.append({"start": start, "end": start + len(fillers[slot]), "label": SLOT_LABEL[slot], "text": fillers[slot]})
+    rels = [{"head": slots.index(h), "tail": slots.index(t), "label": label} for h, t, label in relations]
+    return {"text": text, "entities": entities, "relations": rels}
 
 
 def ner_records(n: int, seed: int) -> list[dict[str, Any]]:
     rng = random.Random(seed)
-    out = []
-    for _ in range(n):
-        person, place = rng.choice(PEOPLE), rng.choice(PLACES)
-        text = rng.choice(NER_TEMPLATES).format(p=person, l=place)
-        ents = sorted([_entity(text, person, "person"), _entity(text, place, "location")], key=lambda e: e["start"])
-        out.append({"text": text, "entities": ents})
-    return out
+    return [{k: v for k, v in example_record(rng).items() if k != "relations"} for _ in range(n)]
+
+
+def rel_records(n: int, seed: int) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    return [example_record(rng) for _ in range(n)]
 
 
 def textcat_records(n: int, seed: int) -> list[dict[str, Any]]:
@@ -93,35 +102,7 @@ def textcat_records(n: int, seed: int) -> list[dict[str, Any]]:
     return out
 
 
-def rel_records(n: int, seed: int) -> list[dict[str, Any]]:
-    rng = random.Random(seed)
-    out = []
-    for _ in range(n):
-        template, label, direction = rng.choice(REL_TEMPLATES)
-        a, b = rng.sample(NOUNS, 2)
-        text = template.format(a=a, b=b)
-        first = _entity(text, a, "NOMINAL")
-        second = _entity(text, b, "NOMINAL", first["end"])
-        relations = []
-        if label is not None:
-            head, tail = (0, 1) if direction == "head_tail" else (1, 0)
-            relations.append({"head": head, "tail": tail, "label": label})
-        out.append({"text": text, "entities": [first, second], "relations": relations})
-    return out
-
-
 RECORDS = {"ner": ner_records, "textcat": textcat_records, "rel": rel_records}
-SCHEMAS = {
-    "ner": {"@misc": "distil.NERSchema.v1", "labels": ["person", "location"]},
-    "textcat": {"@misc": "distil.TextCatSchema.v1", "labels": sorted(CATS), "exclusive": True},
-    "rel": {
-        "@misc": "distil.RELSchema.v1",
-        "labels": [
-            {"name": "Cause-Effect", "head": ["NOMINAL"], "tail": ["NOMINAL"]},
-            {"name": "Component-Whole", "head": ["NOMINAL"], "tail": ["NOMINAL"]},
-        ],
-    },
-}
 
 
 def write_jsonl(records: list[dict[str, Any]], path: Path) -> Path:
@@ -162,12 +143,25 @@ def trained(task: str) -> Path:
 
 
 def config_text(task: str, model: Path, precision: str = "int8") -> str:
-    """A pipeline config with one encoder component for ``task``."""
-    schema = SCHEMAS[task]
-    lines = ["[paths]", f'model = "{model}"', "", "[nlp]", 'lang = "en"', f'pipeline = ["{task}"]', "",
-             "[components]", "", f"[components.{task}]", f'factory = "distil_{task}_encoder"',
-             'model = ${paths.model}', "schema = ${schemas." + task + "}", f'precision = "{precision}"',
-             "threads = 1", "", "[schemas]", "", f"[schemas.{task}]"]
-    for key, value in schema.items():
-        lines.append(f"{key} = {json.dumps(value)}")
-    return "\n".join(lines) + "\n"
+    """A pipeline config with one encoder component for ``task`` and the contract suite's schema."""
+    from .backends import SCHEMA_BLOCKS
+
+    return (
+        f'[paths]\nmodel = "{model.as_posix()}"\n\n[nlp]\nlang = "en"\npipeline = ["{task}"]\n\n[schemas]\n'
+        f"{SCHEMA_BLOCKS[task]}\n[components]\n\n[components.{task}]\nfactory = \"distil_{task}_encoder\"\n"
+        f"model = ${{paths.model}}\nschema = ${{schemas.{task}}}\nprecision = \"{precision}\"\nthreads = 1\n"
+    )
+
+
+def build_encoder(task: str, tmp_path: Path) -> Any:
+    """The contract suite's builder: a tiny trained model for ``task`` loaded through a config."""
+    import pytest
+
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    import distil
+
+    config = tmp_path / f"{task}_encoder.cfg"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(config_text(task, trained(task)), encoding="utf-8")
+    return distil.load(config)
