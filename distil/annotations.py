@@ -153,7 +153,10 @@ def char_span(doc: Doc, start: int, end: int, label: str = "") -> Optional[Span]
     (an LLM grounded "Paris" inside "Paris-based") are expanded to whole tokens,
     which is what a token-level annotation can represent.
     """
-    if start < 0 or end > len(doc.text) or start >= end:
+    # doc.text is rebuilt on every access: with one call per entity, a long
+    # doc would make writing its entities quadratic.
+    text_length = doc[-1].idx + len(doc[-1].text_with_ws) if len(doc) else 0
+    if start < 0 or end > text_length or start >= end:
         return None
     span = doc.char_span(start, end, label=label, alignment_mode="strict")
     if span is None:

@@ -147,9 +147,13 @@ def annotate(
     batch_size: int = 32,
     on_batch: Optional[Callable[[AnnotateReport], None]] = None,
     usage: Optional[Callable[[], dict[str, Any]]] = None,
+    limit: Optional[int] = None,
 ) -> AnnotateReport:
     """Annotate ``items`` into ``output``, resuming a previous run in the same directory.
 
+    ``limit`` stops after that many usable input documents (the first N of the
+    corpus, counting those already done), so a rerun with the same limit
+    resumes the same set.
     ``on_batch`` is called after every batch (progress display); ``usage``
     returns the components' usage figures for the report.
     """
@@ -165,12 +169,16 @@ def annotate(
 
     def todo() -> Iterator[tuple[str, TextItem]]:
         seen_now: set[str] = set()
+        used = 0
         for item in items:
+            if limit is not None and used >= limit:
+                return
             if isinstance(item, Skip):
                 reason = item.reason.split(" at byte")[0].split(" at column")[0]
                 report.skipped[reason] += 1
                 report.skip_examples.setdefault(reason, str(item))
                 continue
+            used += 1
             key = text_key(item.text)
             if key in seen_now:
                 report.duplicates += 1

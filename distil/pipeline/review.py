@@ -265,3 +265,41 @@ def _write_records(annotations: Path, records: list[DocRecord], nlp: Language) -
     os.replace(tmp, path)
     if annotations.is_dir() and (annotations / SHARDS).exists():
         rebuild_shards(annotations, nlp)
+
+
+def simulate_review(
+    annotations: Path, gold: list[Doc], fraction: float, output: Path, nlp: Language
+) -> dict[str, Any]:
+    """A *simulation* of a person's corrections, for experiments: gold replaces the teacher on a fraction.
+
+    The ``fraction`` of documents with the lowest confidence (those a person
+    would review first under ``--order uncertainty``) get the gold annotations
+    instead of the teacher's, marked ``meta.reviewed = true`` and
+    ``meta.review = "simulated-gold"`` so that no one mistakes them for human
+    work. Writes a new annotation directory; returns counts.
+    """
+    if not 0.0 <= fraction <= 1.0:
+        raise ReviewError(f"--fraction must be between 0 and 1, got {fraction}")
+    records = load_records(annotations)
+    by_text = {doc.text: doc for doc in gold}
+    wanted = round(fraction * len(records))
+    replaced = 0
+    for i in sorted(range(len(records)), key=lambda i: confidence(records[i])):
+        if replaced >= wanted:
+            break
+        gold_doc = by_text.get(records[i].text)
+        if gold_doc is None:
+            continue
+        new = to_record(gold_doc)
+        new.meta = {**{k: v for k, v in records[i].meta.items() if k != "failures"}, "reviewed": True,
+                    "review": "simulated-gold"}
+        records[i] = new
+        replaced += 1
+    output.mkdir(parents=True, exist_ok=True)
+    (output / SHARDS).mkdir(exist_ok=True)
+    (output / RECORDS).write_text("", encoding="utf-8")
+    _write_records(output, records, nlp)
+    summary = {"documents": len(records), "fraction": fraction, "replaced_by_gold": replaced,
+               "note": "simulated review: gold annotations stand in for a person's corrections"}
+    (output / "review.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    return summary

@@ -26,6 +26,7 @@ def annotate_command(
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Documents per batch (and per DocBin shard)."),
     text_field: str = typer.Option("text", "--text-field", help="JSONL field or CSV column holding the text."),
     code: Optional[Path] = typer.Option(None, "--code", help="Python file to import first (custom components)."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Annotate only the first N input documents."),
 ) -> None:
     """Annotate a corpus with a pipeline; rerun the same command to resume after a crash or kill.
 
@@ -55,7 +56,7 @@ def annotate_command(
 
     try:
         report = annotate(
-            nlp, items, output, batch_size=batch_size, on_batch=on_batch, usage=lambda: collect_usage(nlp)
+            nlp, items, output, batch_size=batch_size, on_batch=on_batch, usage=lambda: collect_usage(nlp), limit=limit
         )
     except (ValueError, FileNotFoundError) as err:
         raise fail(str(err)) from None

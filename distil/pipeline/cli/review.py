@@ -9,7 +9,8 @@ from typing import Optional
 import spacy
 import typer
 
-from ..review import ReviewError, export_review, import_review
+from ..io.corpus import CorpusError, read_docs
+from ..review import ReviewError, export_review, import_review, simulate_review
 from .app import app
 from .overrides import fail
 
@@ -74,3 +75,32 @@ def import_command(
     for problem in report.invalid:
         typer.echo(f"  invalid: {problem}", err=True)
     typer.echo(json.dumps({"agreement": report.agreement}, indent=2))
+
+
+@review_app.command("simulate")
+def simulate_command(
+    annotations: Path = typer.Argument(..., help="`distil annotate` output directory or a records .jsonl file."),
+    gold: Path = typer.Option(..., "--gold", "-g", help="Gold Docs for the same texts (.spacy or records .jsonl)."),
+    fraction: float = typer.Option(..., "--fraction", help="Share of documents 'reviewed', least confident first."),
+    output: Path = typer.Option(..., "--output", "-o", help="New annotation directory to write."),
+    lang: str = typer.Option("en", "--lang", help="Language of the tokenizer used to rebuild the Docs."),
+) -> None:
+    """SIMULATE a person's review for experiments: gold replaces the teacher on the least confident fraction.
+
+    The replaced documents are marked meta.reviewed = true and
+    meta.review = "simulated-gold". Use it to measure the human-in-the-loop
+    curve (student accuracy against the fraction reviewed) before paying for
+    real review.
+
+    Example: distil review simulate annotations/teacher --gold corpus/train.spacy --fraction 0.2 --output annotations/review20
+    """
+    nlp = spacy.blank(lang)
+    try:
+        summary = simulate_review(annotations, list(read_docs(gold, nlp)), fraction, output, nlp)
+    except (ReviewError, CorpusError) as err:
+        raise fail(str(err)) from None
+    typer.echo(
+        f"distil review simulate: {summary['replaced_by_gold']} of {summary['documents']} documents replaced by gold "
+        f"(simulated review) -> {output}",
+        err=True,
+    )

@@ -26,7 +26,7 @@ from .semeval import read_semeval
 from .tabular import read_csv, read_label_set
 
 INPUT_FORMATS: tuple[str, ...] = ("conll", "csv", "semeval", "jsonl", "docbin", "records")
-OUTPUT_FORMATS: tuple[str, ...] = ("distil", "prodigy")
+OUTPUT_FORMATS: tuple[str, ...] = ("distil", "prodigy", "text")
 
 _BY_SUFFIX = {
     ".conll": "conll",
@@ -136,7 +136,8 @@ def convert(
     """Read ``input_path`` (format ``fmt`` or detected) and write every Doc to ``output_path``.
 
     ``to="distil"`` writes a ``.spacy`` DocBin or ``.jsonl`` records (by the output
-    extension); ``to="prodigy"`` writes Prodigy-style JSONL. Lines that cannot be
+    extension); ``to="prodigy"`` writes Prodigy-style JSONL; ``to="text"`` writes the
+    raw texts, one a line (``.txt``). Lines that cannot be
     used are counted on the report; with a strict report the first one raises
     :class:`ConversionError` and nothing is written.
     """
@@ -156,6 +157,8 @@ def convert(
     out_suffix = target.suffix.lower()
     if to == "prodigy" and out_suffix != ".jsonl":
         raise ConversionError(f"{target}: Prodigy output is JSONL; give the output a .jsonl extension")
+    if to == "text" and out_suffix != ".txt":
+        raise ConversionError(f"{target}: text output is one document a line; give the output a .txt extension")
     if to == "distil" and out_suffix not in {".spacy", ".jsonl"}:
         raise ConversionError(
             f"{target}: unknown output format {target.suffix!r}; use .spacy (DocBin) or .jsonl (distil records)"
@@ -182,6 +185,11 @@ def convert(
 
 
 def _write(docs: list[Doc], target: Path, to: str) -> None:
+    if to == "text":
+        # Raw texts only (no annotations), e.g. to feed `distil annotate` without leaking gold labels.
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text("".join(" ".join(doc.text.splitlines()) + "\n" for doc in docs), encoding="utf-8")
+        return
     if to == "prodigy":
         write_prodigy(docs, target)
     else:

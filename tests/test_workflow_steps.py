@@ -1,0 +1,75 @@
+"""Small workflow steps: convert to raw text, annotate --limit, simulated review, assemble."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import spacy
+from spacy.language import Language
+
+from distil.annotations import EntityPrediction, write_entities
+from distil.pipeline.annotate import annotate, rebuild_shards, text_key
+from distil.pipeline.io.convert import convert
+from distil.pipeline.io.corpus import write_docs
+from distil.pipeline.io.texts import read_texts
+from distil.pipeline.review import load_records, simulate_review
+from distil.records import DocRecord, dumps
+
+from .conftest import distil_cli
+from .test_cli_run import CONFIG
+
+
+def _gold(nlp: Language) -> list:
+    docs = []
+    for i, text in enumerate(["Apple hired Tim.", "Google bought Fitbit.", "Nothing\nhere."]):
+        doc = nlp(text)
+        if i < 2:
+            write_entities(doc, [EntityPrediction(0, len(text.split()[0]), "ORG")])
+        docs.append(doc)
+    return docs
+
+
+def test_convert_to_text_keeps_only_texts(tmp_path: Path, nlp: Language) -> None:
+    write_docs(_gold(nlp), tmp_path / "gold.spacy")
+    convert(tmp_path / "gold.spacy", tmp_path / "texts.txt", to="text")
+    assert (tmp_path / "texts.txt").read_text() == "Apple hired Tim.\nGoogle bought Fitbit.\nNothing here.\n"
+
+
+def test_annotate_limit_counts_usable_inputs(tmp_path: Path, nlp: Language) -> None:
+    path = tmp_path / "in.txt"
+    path.write_text("a one\n\nb two\nc three\nd four\n", encoding="utf-8")
+    report = annotate(nlp, read_texts(path), tmp_path / "out", limit=2)
+    assert report.written == 2 and [r.text for r in load_records(tmp_path / "out")] == ["a one", "b two"]
+    again = annotate(nlp, read_texts(path), tmp_path / "out", limit=3)
+    assert (again.resumed, again.written) == (2, 1)
+
+
+def test_simulated_review_replaces_least_confident_with_gold(tmp_path: Path, nlp: Language) -> None:
+    gold = _gold(nlp)
+    teacher = tmp_path / "teacher"
+    (teacher / "docs").mkdir(parents=True)
+    records = [
+        {"text": "Apple hired Tim.", "entities": [{"start": 12, "end": 15, "label": "ORG", "text": "Tim", "score": 0.9}]},
+        {"text": "Google bought Fitbit.",
+         "entities": [{"start": 14, "end": 20, "label": "ORG", "text": "Fitbit", "score": 0.3}]},
+        {"text": "Nothing\nhere.", "entities": []},
+    ]
+    lines = [dumps(DocRecord.model_validate({**r, "meta": {"key": text_key(r["text"])}})) + "\n" for r in records]
+    (teacher / "records.jsonl").write_text("".join(lines))
+    rebuild_shards(teacher, nlp)
+    summary = simulate_review(teacher, gold, 0.34, tmp_path / "reviewed", nlp)
+    assert summary["replaced_by_gold"] == 1
+    out = load_records(tmp_path / "reviewed")
+    assert [e.text for e in out[1].entities] == ["Google"] and out[1].meta["review"] == "simulated-gold"
+    assert [e.text for e in out[0].entities] == ["Tim"] and "reviewed" not in out[0].meta
+    assert [e.text for e in load_records(teacher)[1].entities] == ["Fitbit"], "the teacher's directory is untouched"
+
+
+def test_assemble_saves_a_loadable_pipeline(tmp_path: Path) -> None:
+    config = tmp_path / "ner.cfg"
+    config.write_text(CONFIG, encoding="utf-8")
+    result = subprocess.run([*distil_cli(), "assemble", str(config), str(tmp_path / "nlp"), "--paths.org", "Google"],
+                            capture_output=True, timeout=120)
+    assert result.returncode == 0, result.stderr.decode()
+    assert [e.text for e in spacy.load(tmp_path / "nlp")("Apple or Google").ents] == ["Google"]
