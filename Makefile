@@ -22,8 +22,9 @@ $(STAMP): setup.cfg pyproject.toml
 
 install: $(STAMP)
 
+# The embedded LLM pipeline (Gemma 3 270M in process): offline, no API key.
 demo: install
-	$(DISTIL) run configs/all_rules.cfg \
+	$(DISTIL) run configs/all_llm.cfg \
 		"Apple hired Tim Cook in Cupertino. I lost my card yesterday, please block it." \
 		"Sundar Pichai is the CEO of Google, which is based in Mountain View." \
 		"How do I top up my account with a transfer from Berlin?"

@@ -8,7 +8,6 @@ annotation changes, and usage is counted.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from spacy.language import Language
@@ -55,7 +54,7 @@ def nlp(tmp_path_factory: pytest.TempPathFactory) -> Language:
         parts.append(
             f'\n[components.{task}]\nfactory = "llm"\n\n[components.{task}.task]\n@llm_tasks = "{name}"\n'
             f'schema = ${{schemas.{task}}}\nexamples = "{examples.as_posix()}"\n\n'
-            f'[components.{task}.model]\n@llm_models = "distil.LlamaCpp.v1"\nn_threads = 2\nn_ctx = 1024\n'
+            f'[components.{task}.model]\n@llm_models = "distil.LlamaCpp.v1"\nn_ctx = 1024\n'
         )
     return load_config_text("".join(parts), tmp / "all_llm.cfg")
 

@@ -197,7 +197,7 @@ def test_bundled_examples_and_unknown_example_labels(tmp_path: Path) -> None:
         make_ner_schema(["person", "location", "group", "corporation", "creative-work", "product"]),
         examples="distil:ner_wnut17.jsonl",
     )._prompt("x")
-    with pytest.raises(ValueError, match="few-shot examples distil:ner_wnut17.jsonl.*'group'"):
+    with pytest.raises(ValueError, match=r"few-shot examples distil:ner_wnut17\.jsonl.*'group'"):
         make_ner_task(NER_SCHEMA, examples="distil:ner_wnut17.jsonl")
     with pytest.raises(ValueError, match="few-shot examples file not found"):
         make_ner_task(NER_SCHEMA, examples=str(tmp_path / "missing.jsonl"))
@@ -209,11 +209,11 @@ def test_custom_template_is_sandboxed_and_errors_name_the_file(tmp_path: Path) -
     assert make_ner_task(NER_SCHEMA, template=str(good))._prompt("hi") == "Labels: person,location,creative-work\nText: hi\nJSON:"
     evil = tmp_path / "evil.jinja"
     evil.write_text("{{ text.__class__.__mro__[1].__subclasses__() }}")
-    with pytest.raises(Exception, match="unsafe|attribute"):
+    with pytest.raises(Exception, match=r"unsafe|attribute"):
         make_ner_task(NER_SCHEMA, template=str(evil))._prompt("hi")
     broken = tmp_path / "broken.jinja"
     broken.write_text("{% for x in %}")
-    with pytest.raises(ValueError, match="broken.jinja, line 1"):
+    with pytest.raises(ValueError, match=r"broken\.jinja, line 1"):
         make_ner_task(NER_SCHEMA, template=str(broken))
     with pytest.raises(ValueError, match="prompt template not found"):
         make_ner_task(NER_SCHEMA, template=str(tmp_path / "nope.jinja"))

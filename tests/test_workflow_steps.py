@@ -73,3 +73,46 @@ def test_assemble_saves_a_loadable_pipeline(tmp_path: Path) -> None:
                             capture_output=True, timeout=120)
     assert result.returncode == 0, result.stderr.decode()
     assert [e.text for e in spacy.load(tmp_path / "nlp")("Apple or Google").ents] == ["Google"]
+
+
+def test_sample_is_seeded_and_partitions_the_corpus(tmp_path: Path, nlp: Language) -> None:
+    from distil.pipeline.io.corpus import read_docs
+    from distil.pipeline.sample import sample_corpus
+
+    write_docs([nlp(f"doc {i}") for i in range(20)], tmp_path / "all.spacy")
+    sample_corpus(tmp_path / "all.spacy", tmp_path / "a.jsonl", 5, seed=3, rest=tmp_path / "rest.jsonl")
+    sample_corpus(tmp_path / "all.spacy", tmp_path / "b.jsonl", 5, seed=3)
+    sampled = [d.text for d in read_docs(tmp_path / "a.jsonl", nlp)]
+    rest = [d.text for d in read_docs(tmp_path / "rest.jsonl", nlp)]
+    assert sampled == [d.text for d in read_docs(tmp_path / "b.jsonl", nlp)]
+    assert len(sampled) == 5 and sorted(sampled + rest, key=lambda t: int(t.split()[1])) == [f"doc {i}" for i in range(20)]
+    assert sampled != [f"doc {i}" for i in range(5)], "a random sample, not the head of the corpus"
+
+
+def test_annotate_a_corpus_gives_entities_but_not_gold_relations(tmp_path: Path) -> None:
+    from distil.annotations import RelationPrediction, write_cats, write_relations
+    from distil.pipeline.io.corpus import read_docs
+    from distil.pipeline.io.texts import from_docs
+
+    def link_first_two(doc):  # type: ignore[no-untyped-def]
+        assert doc._.relations == [] and doc.cats == {}, "gold relations and cats must not reach the pipeline"
+        if len(doc.ents) >= 2:
+            write_relations(doc, [RelationPrediction(0, 1, "predicted")])
+        return doc
+
+    if not Language.has_factory("test_link_first_two"):
+        Language.component("test_link_first_two", func=link_first_two)
+    nlp = spacy.blank("en")
+    nlp.add_pipe("test_link_first_two")
+    gold = nlp.make_doc("Apple hired Tim Cook.")
+    write_entities(gold, [EntityPrediction(0, 5, "ORG"), EntityPrediction(12, 20, "PERSON")])
+    write_relations(gold, [RelationPrediction(1, 0, "gold_label")])
+    write_cats(gold, {"tech": 1.0})
+    gold.user_data["distil.meta"] = {"id": "s1"}
+    write_docs([gold], tmp_path / "gold.spacy")
+    items = from_docs(read_docs(tmp_path / "gold.spacy", nlp), "gold.spacy")
+    annotate(nlp, items, tmp_path / "out")
+    [record] = load_records(tmp_path / "out")
+    assert [e.text for e in record.entities] == ["Apple", "Tim Cook"]
+    assert [(r.head, r.tail, r.label) for r in record.relations] == [(0, 1, "predicted")]
+    assert record.cats == {} and record.meta["id"] == "s1"

@@ -196,7 +196,7 @@ def annotate(
             if not batch:
                 break
             docs: list[Doc] = []
-            for (key, item), result in process(nlp, batch, lambda pair: pair[1].text, batch_size=batch_size):
+            for (key, item), result in process(nlp, batch, lambda pair: pair[1].pipeline_input(), batch_size=batch_size):
                 doc = result if isinstance(result, Doc) else _failed_doc(nlp, item.text, result)
                 meta = {**item.meta, "key": key, "source": item.source, "line": item.line}
                 doc.user_data["distil.meta"] = meta

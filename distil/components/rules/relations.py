@@ -140,6 +140,10 @@ class RelationRules:
             for match_id, start, end in self._matcher(doc):
                 pattern_hits.setdefault(int(self.nlp.vocab.strings[match_id]), []).append((start, end))
         sentence = self._sentence_ids(doc)
+        # Token strings once per doc, not once per pair and rule.
+        words = {"LOWER": [t.lower_ for t in doc]}
+        if any(rule.attr == "LEMMA" for rule in self.rules):
+            words["LEMMA"] = [t.lemma_.lower() for t in doc]
         reach = max(rule.max_distance for rule in self.rules)
         found: dict[tuple[int, int], list[tuple[float, int, RelationPrediction]]] = {}
         for i, first in enumerate(ents):
@@ -149,7 +153,7 @@ class RelationRules:
                 if sentence[first.start] != sentence[second.start] or second.start - first.end > reach:
                     break
                 for index, rule in enumerate(self.rules):
-                    if not self._fires(doc, index, rule, first, second, j - i - 1, pattern_hits):
+                    if not self._fires(index, rule, first, second, j - i - 1, pattern_hits, words):
                         continue
                     head, tail = (i, j) if rule.direction == "head_first" else (j, i)
                     if not self._labels_fit(rule, ents[head].label_, ents[tail].label_):
@@ -171,19 +175,19 @@ class RelationRules:
 
     def _fires(
         self,
-        doc: Doc,
         index: int,
         rule: RelationRule,
         first: Span,
         second: Span,
         between_ents: int,
         pattern_hits: dict[int, list[tuple[int, int]]],
+        words: dict[str, list[str]],
     ) -> bool:
         gap_start, gap_end = first.end, second.start
         if gap_end - gap_start > rule.max_distance or (between_ents and not rule.entities_between):
             return False
         if rule.triggers:
-            gap = tuple((t.lemma_ if rule.attr == "LEMMA" else t.text).lower() for t in doc[gap_start:gap_end])
+            gap = tuple(words[rule.attr][gap_start:gap_end])
             if not any(_contains(gap, words, rule.whole_gap) for words in self._triggers[index]):
                 return False
         if rule.pattern is not None:

@@ -10,7 +10,8 @@ from tqdm import tqdm
 
 from ..annotate import AnnotateReport, annotate
 from ..config import ConfigError, load_pipeline
-from ..io.texts import read_texts
+from ..io.corpus import CorpusError, read_docs
+from ..io.texts import from_docs, read_texts
 from ..usage import collect_usage
 from .app import OVERRIDES_CONTEXT, app
 from .overrides import config_overrides, fail, import_code
@@ -21,7 +22,9 @@ from .report import print_usage_report
 def annotate_command(
     ctx: typer.Context,
     config: Path = typer.Argument(..., help="Pipeline config (.cfg) or a saved pipeline directory."),
-    input_file: str = typer.Argument(..., help="Text file (one doc a line), JSONL or CSV with a text field, or -."),
+    input_file: str = typer.Argument(
+        ..., help="Text file (one doc a line), JSONL or CSV with a text field, -, or a .spacy corpus (entities kept)."
+    ),
     output: Path = typer.Option(..., "--output", "-o", help="Output directory (records.jsonl, docs/*.spacy)."),
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Documents per batch (and per DocBin shard)."),
     text_field: str = typer.Option("text", "--text-field", help="JSONL field or CSV column holding the text."),
@@ -33,15 +36,21 @@ def annotate_command(
     Writes OUTPUT/records.jsonl (one record per distinct text, with its input
     line in meta), OUTPUT/docs/shard-*.spacy (DocBin) and OUTPUT/report.json.
     Documents already in OUTPUT are not redone; duplicate texts are annotated
-    once. Config overrides go after the options, spaCy style.
+    once. A .spacy input gives its entities to the pipeline (relation
+    extraction over known entities) and nothing else. Config overrides go
+    after the options, spaCy style.
 
     Example: distil annotate configs/ner_llm.cfg tweets.txt --output annotations/ --batch-size 16
     """
     import_code(code)
     try:
         nlp = load_pipeline(config, config_overrides(ctx))
-        items = read_texts(input_file, text_field=text_field)
-    except (ConfigError, FileNotFoundError, ValueError) as err:
+        items = (
+            from_docs(read_docs(input_file, nlp), input_file)
+            if input_file.endswith(".spacy")
+            else read_texts(input_file, text_field=text_field)
+        )
+    except (ConfigError, FileNotFoundError, ValueError, CorpusError) as err:
         raise fail(str(err)) from None
 
     bar = tqdm(desc="annotate", unit="doc", dynamic_ncols=True, disable=None)

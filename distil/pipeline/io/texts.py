@@ -13,17 +13,28 @@ import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Union
+from typing import Any, BinaryIO, Optional, Union
+
+from spacy.tokens import Doc, Span
 
 
 @dataclass(frozen=True)
 class TextItem:
-    """One input document: its text, where it came from, and any extra fields of its record."""
+    """One input document: its text, where it came from, and any extra fields of its record.
+
+    ``doc`` is set when the input was an annotated corpus whose entities are
+    given to the pipeline (relation extraction over known entities).
+    """
 
     text: str
     source: str
     line: int
     meta: dict[str, Any] = field(default_factory=dict)
+    doc: Optional[Doc] = None
+
+    def pipeline_input(self) -> Union[Doc, str]:
+        """What to run the pipeline on: a fresh copy of the given Doc, or the text."""
+        return self.doc.copy() if self.doc is not None else self.text
 
 
 @dataclass(frozen=True)
@@ -130,6 +141,23 @@ def _read_csv(path: Path, text_field: str, delimiter: str) -> Iterator[InputItem
                 continue
             meta = {k: v for k, v in row.items() if k != text_field and k is not None}
             yield TextItem(text=text, source=source, line=number, meta=meta)
+
+
+def from_docs(docs: Iterable[Doc], source: str) -> Iterator[InputItem]:
+    """Input items from an annotated corpus, keeping only the entities (and meta) of each Doc.
+
+    Relations and categories are dropped so that a corpus with gold labels can
+    be re-annotated (e.g. by an LLM relation teacher over the given entities)
+    without the gold leaking into the output.
+    """
+    for number, doc in enumerate(docs, start=1):
+        if not doc.text.strip():
+            yield Skip(source, number, "empty text")
+            continue
+        given = Doc(doc.vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc])
+        given.ents = [Span(given, e.start, e.end, label=e.label_) for e in doc.ents]
+        meta = dict(doc.user_data.get("distil.meta") or {})
+        yield TextItem(text=doc.text, source=source, line=number, meta=meta, doc=given)
 
 
 def from_arguments(texts: Iterable[str]) -> Iterator[InputItem]:

@@ -35,7 +35,7 @@ class LlamaCppModel:
         *,
         path: Optional[str] = None,
         n_ctx: int = 2048,
-        n_threads: int = 2,
+        n_threads: int = 1,
         n_batch: int = 256,
         temperature: float = 0.0,
         seed: int = 0,
@@ -165,7 +165,7 @@ class LlamaCppModel:
 def make_llamacpp_model(
     path: Optional[str] = None,
     n_ctx: int = 2048,
-    n_threads: int = 2,
+    n_threads: int = 1,
     n_batch: int = 256,
     temperature: float = 0.0,
     seed: int = 0,

@@ -1,0 +1,32 @@
+"""``distil sample``: a seeded random sample of a corpus, and optionally the rest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..io.corpus import CorpusError
+from ..sample import sample_corpus
+from .app import app
+from .overrides import fail
+
+
+@app.command("sample")
+def sample_command(
+    source: Path = typer.Argument(..., help="Corpus: .spacy DocBin or records .jsonl."),
+    output: Path = typer.Argument(..., help="Where to write the sample (.spacy or .jsonl)."),
+    n: int = typer.Option(..., "--n", "-n", min=0, help="Number of documents to sample."),
+    seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same sample."),
+    rest: Optional[Path] = typer.Option(None, "--rest", help="Write the documents not sampled here."),
+) -> None:
+    """Split a corpus reproducibly: N random documents to OUTPUT, the others to --rest.
+
+    Example: distil sample corpus/train_full.spacy corpus/dev.spacy --n 1000 --rest corpus/pool.spacy --seed 0
+    """
+    try:
+        taken, left = sample_corpus(source, output, n, seed=seed, rest=rest)
+    except (CorpusError, ValueError) as err:
+        raise fail(str(err)) from None
+    typer.echo(f"distil sample: {taken} document(s) to {output}" + (f", {left} to {rest}" if rest else ""), err=True)
