@@ -20,23 +20,20 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import srsly
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from spacy.language import Language
 from spacy.matcher import Matcher
 from spacy.tokens import Doc, Span
-from spacy.util import SimpleFrozenList
 
 from ...annotations import RelationPrediction, write_relations
 from ...schemas import RelationLabelSpec, RELSchema, SchemaError, ensure_schema
 from .rule_files import (
+    RuleComponent,
     RuleFileError,
     dump_rows,
     gather_rows,
-    load_state,
     mark_embedded,
     restored_from_disk,
-    save_state,
     validate_rows,
 )
 
@@ -78,7 +75,7 @@ class RelationRule(BaseModel):
         return self
 
 
-class RelationRules:
+class RelationRules(RuleComponent):
     """Find relations between entity pairs with trigger/pattern rules; writes ``doc._.relations``."""
 
     distil_task = "rel"
@@ -207,31 +204,6 @@ class RelationRules:
                 current += 1
             ids.append(current)
         return ids
-
-    def pipe(self, docs: Iterable[Doc], batch_size: int = 128) -> Iterable[Doc]:
-        """Process a stream of docs (rules need no batching)."""
-        for doc in docs:
-            yield self(doc)
-
-    # --- serialisation -------------------------------------------------------------
-
-    def to_bytes(self, *, exclude: Iterable[str] = SimpleFrozenList()) -> bytes:
-        """The rules and settings as msgpack."""
-        return srsly.msgpack_dumps(self._state())  # type: ignore[no-any-return]
-
-    def from_bytes(self, data: bytes, *, exclude: Iterable[str] = SimpleFrozenList()) -> RelationRules:
-        """Replace the rules and settings with those of :meth:`to_bytes` output."""
-        self._load_state(srsly.msgpack_loads(data), "saved rules")
-        return self
-
-    def to_disk(self, path: str | Path, *, exclude: Iterable[str] = SimpleFrozenList()) -> None:
-        """Write ``rules.jsonl`` and ``cfg`` into the component directory."""
-        save_state(path, self._state())
-
-    def from_disk(self, path: str | Path, *, exclude: Iterable[str] = SimpleFrozenList()) -> RelationRules:
-        """Read what :meth:`to_disk` wrote; rule labels are checked against the current schema again."""
-        self._load_state(load_state(path), str(Path(path) / "rules.jsonl"))
-        return self
 
     def _state(self) -> dict[str, Any]:
         return {"one_label_per_pair": self.one_label_per_pair, "rules": dump_rows(self.rules)}

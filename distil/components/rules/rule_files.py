@@ -1,4 +1,4 @@
-"""Reading rule files (JSONL) and knowing when a saved pipeline already holds its rules.
+"""Rule files (JSONL), the saved-pipeline mark, and the serialisation every rule component shares.
 
 Every rule component takes inline rules and/or a JSONL file. A pipeline saved
 with ``nlp.to_disk`` keeps its rules inside the component directory, so that
@@ -15,8 +15,12 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import srsly
 from pydantic import BaseModel, ValidationError
 from spacy.language import Language
+from spacy.tokens import Doc
+from spacy.util import SimpleFrozenList
+from typing_extensions import Self
 
 META_KEY = "distil_rules"
 
@@ -127,3 +131,45 @@ def load_state(path: str | Path) -> dict[str, Any]:
     state = dict(json.loads((path / "cfg").read_text(encoding="utf-8")))
     state["rules"] = [row for _, row in read_jsonl(path / "rules.jsonl", "saved rules")]
     return state
+
+
+class RuleComponent:
+    """Processing and (de)serialisation shared by the rule components.
+
+    Subclasses implement ``__call__``, ``_state`` (a JSON-able dict holding the
+    rules and settings) and ``_load_state`` (which re-validates the rules
+    against the current schema); the rules then travel inside a saved
+    pipeline, as ``rules.jsonl`` and ``cfg`` in the component directory.
+    """
+
+    def __call__(self, doc: Doc) -> Doc:  # pragma: no cover - implemented by subclasses
+        raise NotImplementedError
+
+    def _state(self) -> dict[str, Any]:  # pragma: no cover - implemented by subclasses
+        raise NotImplementedError
+
+    def _load_state(self, state: dict[str, Any], where: str) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def pipe(self, docs: Iterable[Doc], batch_size: int = 128) -> Iterable[Doc]:
+        """Process a stream of docs (rules need no batching)."""
+        for doc in docs:
+            yield self(doc)
+
+    def to_bytes(self, *, exclude: Iterable[str] = SimpleFrozenList()) -> bytes:
+        """The rules and settings as msgpack."""
+        return srsly.msgpack_dumps(self._state())  # type: ignore[no-any-return]
+
+    def from_bytes(self, data: bytes, *, exclude: Iterable[str] = SimpleFrozenList()) -> Self:
+        """Replace the rules and settings with those of :meth:`to_bytes` output."""
+        self._load_state(srsly.msgpack_loads(data), "saved rules")
+        return self
+
+    def to_disk(self, path: str | Path, *, exclude: Iterable[str] = SimpleFrozenList()) -> None:
+        """Write ``rules.jsonl`` and ``cfg`` into the component directory."""
+        save_state(path, self._state())
+
+    def from_disk(self, path: str | Path, *, exclude: Iterable[str] = SimpleFrozenList()) -> Self:
+        """Read what :meth:`to_disk` wrote; rule labels are checked against the current schema again."""
+        self._load_state(load_state(path), str(Path(path) / "rules.jsonl"))
+        return self

@@ -24,23 +24,20 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import srsly
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from spacy.language import Language
 from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc
-from spacy.util import SimpleFrozenList
 
 from ...annotations import write_cats
 from ...schemas import TextCatSchema, ensure_schema
 from .rule_files import (
+    RuleComponent,
     RuleFileError,
     dump_rows,
     gather_rows,
-    load_state,
     mark_embedded,
     restored_from_disk,
-    save_state,
     validate_rows,
 )
 
@@ -98,7 +95,7 @@ class TextCatRule(BaseModel):
         return [value] if isinstance(value, str) else list(value)
 
 
-class TextCatRules:
+class TextCatRules(RuleComponent):
     """Score every schema label from the rules that fire on a document; writes ``doc.cats``."""
 
     distil_task = "textcat"
@@ -196,31 +193,6 @@ class TextCatRules:
     def __call__(self, doc: Doc) -> Doc:
         """Write ``doc.cats`` with a score for every schema label."""
         return write_cats(doc, self.scores(doc), self.schema)
-
-    def pipe(self, docs: Iterable[Doc], batch_size: int = 128) -> Iterable[Doc]:
-        """Process a stream of docs (rules need no batching)."""
-        for doc in docs:
-            yield self(doc)
-
-    # --- serialisation: the rules travel inside the saved pipeline --------------------
-
-    def to_bytes(self, *, exclude: Iterable[str] = SimpleFrozenList()) -> bytes:
-        """The rules and settings as msgpack."""
-        return srsly.msgpack_dumps(self._state())  # type: ignore[no-any-return]
-
-    def from_bytes(self, data: bytes, *, exclude: Iterable[str] = SimpleFrozenList()) -> TextCatRules:
-        """Replace the rules and settings with those of :meth:`to_bytes` output."""
-        self._load_state(srsly.msgpack_loads(data), "saved rules")
-        return self
-
-    def to_disk(self, path: str | Path, *, exclude: Iterable[str] = SimpleFrozenList()) -> None:
-        """Write ``rules.jsonl`` and ``cfg`` into the component directory."""
-        save_state(path, self._state())
-
-    def from_disk(self, path: str | Path, *, exclude: Iterable[str] = SimpleFrozenList()) -> TextCatRules:
-        """Read what :meth:`to_disk` wrote; rule labels are checked against the current schema again."""
-        self._load_state(load_state(path), str(Path(path) / "rules.jsonl"))
-        return self
 
     def _state(self) -> dict[str, Any]:
         return {"attr": self.attr, "default_label": self.default_label, "prior": self.prior,

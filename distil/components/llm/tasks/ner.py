@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Annotated, Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
@@ -49,8 +50,11 @@ class NERTask(DistilLLMTask):
         examples: Optional[str] = None,
         template: Optional[str] = None,
         instructions: str = DEFAULT_INSTRUCTIONS,
-        max_per_label: int = 8,
+        max_per_label: int = 4,
         max_mention_chars: int = 60,
+        closed_mentions: bool = True,
+        max_mention_tokens: int = 6,
+        max_candidates: int = 400,
         overlap: Literal["score", "longest"] = "longest",
         keep_existing: bool = False,
         max_chunk_chars: Optional[int] = None,
@@ -67,6 +71,10 @@ class NERTask(DistilLLMTask):
         self._instructions = instructions
         self._overlap = overlap
         self._keep_existing = keep_existing
+        self._closed = closed_mentions
+        self._max_mention_tokens = max_mention_tokens
+        self._max_candidates = max_candidates
+        self._max_mention_chars = max_mention_chars
         self._answer = ner_answer_model(schema, max_per_label, max_mention_chars)
         self._json_schema = json_schema_of(self._answer)
         self._parse = validator(self._answer)
@@ -95,11 +103,39 @@ class NERTask(DistilLLMTask):
     def _empty_prompt(self) -> str:
         return self._prompt("")
 
+    def candidates(self, doc: Doc, chunk: Chunk) -> list[str]:
+        """The chunk's token n-grams that could be mentions (no leading/trailing punctuation or space)."""
+        tokens = [t for t in doc if t.idx >= chunk.start and t.idx + len(t) <= chunk.end]
+        seen: dict[str, None] = {}
+        for i, first in enumerate(tokens):
+            if first.is_punct or first.is_space:
+                continue
+            for last in tokens[i : i + self._max_mention_tokens]:
+                if last.is_punct or last.is_space:
+                    continue
+                text = doc.text[first.idx : last.idx + len(last)]
+                if len(text) <= self._max_mention_chars:
+                    seen.setdefault(text, None)
+        return list(seen)
+
+    def _schema_for(self, doc: Doc, chunk: Chunk) -> dict[str, Any]:
+        # A closed list of the text's own n-grams makes constrained decoders copy from the text:
+        # nothing ungrounded, and fewer tokens to generate. Long chunks fall back to bounded strings.
+        if not self._closed:
+            return self._json_schema
+        options = self.candidates(doc, chunk)
+        if not options or len(options) > self._max_candidates:
+            return self._json_schema
+        schema = copy.deepcopy(self._json_schema)
+        for prop in schema["properties"].values():
+            prop["items"] = {"type": "string", "enum": options}
+        return schema
+
     def _request(self, doc: Doc, chunk: Chunk) -> Optional[LLMRequest]:
         return LLMRequest(
             task="ner",
             prompt=self._prompt(chunk.text),
-            json_schema=self._json_schema,
+            json_schema=self._schema_for(doc, chunk),
             parse=self._parse,
             chunk=chunk,
             max_tokens=self._answer_tokens,
@@ -135,8 +171,11 @@ def make_ner_task(
     examples: Optional[str] = None,
     template: Optional[str] = None,
     instructions: str = DEFAULT_INSTRUCTIONS,
-    max_per_label: int = 8,
+    max_per_label: int = 4,
     max_mention_chars: int = 60,
+    closed_mentions: bool = True,
+    max_mention_tokens: int = 6,
+    max_candidates: int = 400,
     overlap: Literal["score", "longest"] = "longest",
     keep_existing: bool = False,
     max_chunk_chars: Optional[int] = None,
@@ -156,6 +195,9 @@ def make_ner_task(
         instructions=instructions,
         max_per_label=max_per_label,
         max_mention_chars=max_mention_chars,
+        closed_mentions=closed_mentions,
+        max_mention_tokens=max_mention_tokens,
+        max_candidates=max_candidates,
         overlap=overlap,
         keep_existing=keep_existing,
         max_chunk_chars=max_chunk_chars,

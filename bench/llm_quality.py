@@ -1,0 +1,155 @@
+"""NER quality and speed of the embedded model: distil.NER.v1 vs spacy-llm's spacy.NER.v3.
+
+Both run the packaged Gemma 3 270M (llama.cpp, in process, same threads and
+context) with the same two few-shot examples and label descriptions on the
+first N sentences of the WNUT-17 test set. spacy-llm gets a minimal model
+wrapper around the same llama.cpp completion call (greedy, stop at a blank
+line); distil.NER.v1 runs through distil.LlamaCpp.v1 (JSON-schema grammar).
+The answer cache is off. Entity-level micro P/R/F1 (exact offsets and label).
+
+    .venv/bin/python bench/llm_quality.py [--docs 200] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+
+from pathlib import Path
+from typing import Any, Iterable  # noqa: UP035 - spacy-llm inspects typing generics
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import spacy  # noqa: E402
+from llama_cpp import Llama  # noqa: E402
+from spacy.language import Language  # noqa: E402
+from spacy.tokens import Doc  # noqa: E402
+from spacy_llm.registry import registry  # noqa: E402
+
+from distil.components.llm import collect_llm_report  # noqa: E402
+from distil.components.llm.examples import load_examples  # noqa: E402
+from distil.components.llm.models.gguf import default_model_path  # noqa: E402
+from distil.pipeline.io.conll import read_conll  # noqa: E402
+from distil.pipeline.io.conversion_report import ConversionReport  # noqa: E402
+from distil.pipeline.config import read_config  # noqa: E402
+
+WNUT_TEST = Path("/work/shared/data/wnut17/emerging.test.annotated")
+EXAMPLES = "distil:ner_wnut17.jsonl"
+
+
+class LlamaCppText:
+    """A spacy-llm model: plain-text completion of each prompt with a llama.cpp model."""
+
+    def __init__(self, n_threads: int, n_ctx: int, max_tokens: int) -> None:
+        self.llm = Llama(model_path=str(default_model_path()), n_ctx=n_ctx, n_threads=n_threads,
+                         n_threads_batch=n_threads, n_batch=256, seed=0, verbose=False)
+        self.max_tokens = max_tokens
+        self.completion_tokens = 0
+
+    def __call__(self, prompts: Iterable[Iterable[str]]) -> Iterable[Iterable[str]]:
+        for group in prompts:
+            out = []
+            for prompt in group:
+                result = self.llm.create_completion(prompt, max_tokens=self.max_tokens, temperature=0.0, stop=["\n\n"])
+                self.completion_tokens += result["usage"]["completion_tokens"]
+                out.append(result["choices"][0]["text"])
+            yield out
+
+    @property
+    def context_length(self) -> int:
+        return int(self.llm.n_ctx())
+
+
+@registry.llm_models("bench.LlamaCppText.v1")
+def llama_cpp_text(n_threads: int = 1, n_ctx: int = 2048, max_tokens: int = 256) -> LlamaCppText:
+    return LlamaCppText(n_threads, n_ctx, max_tokens)
+
+
+def label_descriptions() -> dict[str, str]:
+    config = read_config(REPO / "configs" / "ner_llm.cfg")
+    return dict(config["schemas"]["ner"]["labels"])
+
+
+def spacy_llm_examples(path: Path) -> Path:
+    """The same few-shot examples in spacy.NER.v3's format."""
+    rows = []
+    for doc in load_examples(EXAMPLES):
+        rows.append({"text": doc.text, "spans": [
+            {"text": e.text, "is_entity": True, "label": e.label_, "reason": f"is a {e.label_}"} for e in doc.ents
+        ]})
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def distil_pipeline(labels: dict[str, str], threads: int) -> Language:
+    nlp = spacy.blank("en")
+    nlp.add_pipe("llm", name="ner", config={
+        "task": {"@llm_tasks": "distil.NER.v1", "schema": {"@misc": "distil.NERSchema.v1", "labels": labels},
+                 "examples": EXAMPLES},
+        "model": {"@llm_models": "distil.LlamaCpp.v1", "n_threads": threads, "n_ctx": 2048},
+    })
+    return nlp
+
+
+def spacy_llm_pipeline(labels: dict[str, str], threads: int, examples: Path) -> Language:
+    nlp = spacy.blank("en")
+    nlp.add_pipe("llm", name="ner", config={
+        "task": {"@llm_tasks": "spacy.NER.v3", "labels": list(labels), "label_definitions": labels,
+                 "examples": {"@misc": "spacy.FewShotReader.v1", "path": str(examples)}},
+        "model": {"@llm_models": "bench.LlamaCppText.v1", "n_threads": threads, "n_ctx": 2048},
+    })
+    return nlp
+
+
+def spans(doc: Doc) -> set[tuple[int, int, str]]:
+    return {(e.start_char, e.end_char, e.label_.lower()) for e in doc.ents}
+
+
+def evaluate(nlp: Language, gold: list[Doc]) -> dict[str, Any]:
+    started = time.perf_counter()
+    predicted = [nlp(doc.text) for doc in gold]
+    elapsed = time.perf_counter() - started
+    tp = sum(len(spans(p) & spans(g)) for p, g in zip(predicted, gold, strict=True))
+    n_pred = sum(len(spans(p)) for p in predicted)
+    n_gold = sum(len(spans(g)) for g in gold)
+    precision = tp / n_pred if n_pred else 0.0
+    recall = tp / n_gold if n_gold else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"p": precision, "r": recall, "f1": f1, "docs_per_s": len(gold) / elapsed, "seconds": elapsed,
+            "predicted": n_pred, "gold": n_gold}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--docs", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    nlp0 = spacy.blank("en")
+    gold = list(read_conll(WNUT_TEST, nlp0.vocab, ConversionReport()))[: args.docs]
+    labels = label_descriptions()
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        baseline = spacy_llm_pipeline(labels, args.threads, spacy_llm_examples(Path(tmp) / "examples.jsonl"))
+        results["spacy-llm spacy.NER.v3"] = evaluate(baseline, gold)
+        print("spacy-llm:", json.dumps(results["spacy-llm spacy.NER.v3"]), flush=True)
+        print(f"  completion tokens {baseline.get_pipe('ner')._model.completion_tokens}", flush=True)
+    ours = distil_pipeline(labels, args.threads)
+    results["distil.NER.v1"] = evaluate(ours, gold)
+    print("distil:", json.dumps(results["distil.NER.v1"]), flush=True)
+    report = collect_llm_report(ours)
+    assert report is not None
+    print(report.format())
+    base, mine = results["spacy-llm spacy.NER.v3"], results["distil.NER.v1"]
+    print(f"{args.docs} WNUT-17 test sentences, {args.threads} thread(s)")
+    for name, r in results.items():
+        print(f"  {name:24s} P {r['p']:.3f} R {r['r']:.3f} F1 {r['f1']:.3f}  {r['docs_per_s']:.2f} docs/s")
+    print(f"RESULT f1_vs_spacy_llm={mine['f1'] / base['f1'] if base['f1'] else float('inf'):.2f}")
+    print(f"RESULT docs_per_s_vs_spacy_llm={mine['docs_per_s'] / base['docs_per_s']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

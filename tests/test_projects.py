@@ -1,0 +1,64 @@
+"""The weasel projects' smoke workflows, end to end on the shared data with tiny sizes.
+
+Each runs the real steps (convert, split, LLM teacher annotation, simulated
+review, three student trainings, assembly, comparison) in a copy of the
+project directory. They need ../shared/data (present in CI); without it they
+are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import REPO
+
+DATA = Path(os.environ.get("DISTIL_DATA_DIR", REPO.parent / "shared" / "data"))
+RULES = {
+    "textcat_banking77": "--paths.textcat_rules {repo}/configs/rules/banking77_textcat.jsonl",
+    "ner_wnut17": "--paths.ner_patterns {repo}/configs/rules/wnut17_patterns.jsonl",
+    "rel_semeval": "--paths.rel_rules {repo}/configs/rules/semeval_relations.jsonl",
+}
+TASK = {"textcat_banking77": "textcat", "ner_wnut17": "ner", "rel_semeval": "rel"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("project", sorted(RULES))
+def test_smoke_workflow(project: str, tmp_path: Path) -> None:
+    if not DATA.exists():
+        pytest.skip(f"shared data not found at {DATA} (set DISTIL_DATA_DIR)")
+    work = tmp_path / project
+    shutil.copytree(REPO / "projects" / project, work)
+    task = TASK[project]
+    overrides = {
+        "data_dir": str(DATA),
+        "size": "8",
+        "dev_size": "8",
+        "test_size": "6",
+        "epochs": "1",
+        "max_minutes": "2",
+        "batch_size": "4",
+        "teacher_config": str(REPO / "configs" / f"{task}_llm.cfg"),
+        "student_config": str(REPO / "configs" / f"{task}_encoder.cfg"),
+        "rules_config": str(REPO / "configs" / f"{task}_rules.cfg"),
+        "rules_override": RULES[project].format(repo=REPO),
+    }
+    cmd = [sys.executable, "-m", "weasel", "run", "smoke", str(work)]
+    cmd += [arg for key, value in overrides.items() for arg in (f"--vars.{key}", value)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=work)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    records = (work / "annotations" / "teacher" / "records.jsonl").read_text().splitlines()
+    assert len(records) == 8, "the teacher annotated every sampled training document"
+    review = json.loads((work / "annotations" / "reviewed" / "review.json").read_text())
+    assert review["replaced_by_gold"] == 2 and "simulated" in review["note"]
+    rows = json.loads((work / "metrics" / "compare" / "compare.json").read_text())["rows"]
+    names = {row["pipeline"] for row in rows}
+    assert {"teacher-llm", "student-teacher", "student-reviewed", "student-gold", "rules"} <= names
+    assert all(row["docs_per_second"] > 0 for row in rows)
+    assert (work / "metrics" / "compare" / "compare.png").stat().st_size > 1000
