@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.distil-installed
 DISTIL := $(VENV)/bin/distil
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint smoke-projects clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check distil tests bench
 	$(VENV)/bin/mypy
+
+# The three weasel projects end to end with tiny sizes (also part of `make test`).
+smoke-projects: install
+	$(PY) -m pytest -q tests/test_projects.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

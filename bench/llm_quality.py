@@ -17,7 +17,6 @@ import json
 import sys
 import tempfile
 import time
-
 from pathlib import Path
 from typing import Any, Iterable  # noqa: UP035 - spacy-llm inspects typing generics
 
@@ -33,9 +32,9 @@ from spacy_llm.registry import registry  # noqa: E402
 from distil.components.llm import collect_llm_report  # noqa: E402
 from distil.components.llm.examples import load_examples  # noqa: E402
 from distil.components.llm.models.gguf import default_model_path  # noqa: E402
+from distil.pipeline.config import read_config  # noqa: E402
 from distil.pipeline.io.conll import read_conll  # noqa: E402
 from distil.pipeline.io.conversion_report import ConversionReport  # noqa: E402
-from distil.pipeline.config import read_config  # noqa: E402
 
 WNUT_TEST = Path("/work/shared/data/wnut17/emerging.test.annotated")
 EXAMPLES = "distil:ner_wnut17.jsonl"

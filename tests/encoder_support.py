@@ -124,7 +124,7 @@ def tiny_settings(**changes: Any) -> Any:
     from distil.components.encoder.train.loop import TrainSettings
 
     values = {"epochs": 6, "lr": 3e-3, "batch_size": 8, "max_length": 48, "seed": 0, "patience": 6, "warmup": 0.0,
-              "freeze_embeddings": False}
+              "freeze_embeddings": False, "head_lr_scale": 1.0}
     values.update(changes)
     return TrainSettings(**values)
 

@@ -150,10 +150,7 @@ def test_response_format_carries_the_bounded_schema(server: FakeOpenAIServer, tm
     assert set(schema["properties"]) == {"person", "location", "corporation"}
     assert schema["additionalProperties"] is False
     person = schema["properties"]["person"]
-    assert person["maxItems"] >= 1
-    # Mentions are closed to the text's own n-grams.
-    assert {"Alice", "Alice Smith", "Alice Smith lives here"} <= set(person["items"]["enum"])
-    assert "here." not in person["items"]["enum"] and "Bob" not in person["items"]["enum"]
+    assert person["maxItems"] >= 1 and person["items"]["maxLength"] >= 1
 
 
 def test_api_key_from_env_never_leaks(server: FakeOpenAIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

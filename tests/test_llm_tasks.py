@@ -230,13 +230,13 @@ def test_task_declares_its_task_and_needs_a_schema(server: FakeOpenAIServer, tmp
 
 def test_closed_mentions_list_the_texts_ngrams_or_fall_back() -> None:
     nlp = spacy.blank("en")
-    task = make_ner_task(NER_SCHEMA, max_mention_tokens=2, max_candidates=10)
+    task = make_ner_task(NER_SCHEMA, closed_mentions=True, max_mention_tokens=2, max_candidates=10)
     doc = nlp.make_doc("Tim Cook, hi!")
     ((request,), _), = list(task.generate_prompts([doc]))
     assert request.json_schema["properties"]["person"]["items"] == {"type": "string", "enum": ["Tim", "Tim Cook", "Cook", "hi"]}
     long_doc = nlp.make_doc(" ".join(f"w{i}" for i in range(20)))
     ((request,), _), = list(task.generate_prompts([long_doc]))
     assert request.json_schema["properties"]["person"]["items"]["maxLength"] == 60
-    open_task = make_ner_task(NER_SCHEMA, closed_mentions=False)
+    open_task = make_ner_task(NER_SCHEMA)
     ((request,), _), = list(open_task.generate_prompts([doc]))
     assert "enum" not in request.json_schema["properties"]["person"]["items"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Union
+from typing import Optional, Union
 
 from spacy.language import Language
 from spacy.tokens import Doc
@@ -62,13 +62,13 @@ class EncoderNER(EncoderComponent):
 
 @Language.factory(
     "distil_ner_encoder",
-    default_config={"precision": "int8", "threads": 1, "batch_size": 32},
+    default_config={"schema": None, "precision": "int8", "threads": 1, "batch_size": 32},
 )
 def make_ner_encoder(
     nlp: Language,
     name: str,
     model: Union[str, Path],
-    schema: NERSchema,
+    schema: Optional[NERSchema] = None,
     precision: str = "int8",
     threads: int = 1,
     batch_size: int = 32,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Union
+from typing import Optional, Union
 
 import numpy as np
 from spacy.language import Language
@@ -73,13 +73,13 @@ class EncoderREL(EncoderComponent):
 
 @Language.factory(
     "distil_rel_encoder",
-    default_config={"precision": "int8", "threads": 1, "batch_size": 32},
+    default_config={"schema": None, "precision": "int8", "threads": 1, "batch_size": 32},
 )
 def make_rel_encoder(
     nlp: Language,
     name: str,
     model: Union[str, Path],
-    schema: RELSchema,
+    schema: Optional[RELSchema] = None,
     precision: str = "int8",
     threads: int = 1,
     batch_size: int = 32,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Union
+from typing import Optional, Union
 
 from spacy.language import Language
 from spacy.tokens import Doc
@@ -51,13 +51,13 @@ class EncoderTextCat(EncoderComponent):
 
 @Language.factory(
     "distil_textcat_encoder",
-    default_config={"precision": "int8", "threads": 1, "batch_size": 32},
+    default_config={"schema": None, "precision": "int8", "threads": 1, "batch_size": 32},
 )
 def make_textcat_encoder(
     nlp: Language,
     name: str,
     model: Union[str, Path],
-    schema: TextCatSchema,
+    schema: Optional[TextCatSchema] = None,
     precision: str = "int8",
     threads: int = 1,
     batch_size: int = 32,

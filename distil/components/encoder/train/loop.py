@@ -76,6 +76,7 @@ class TrainSettings:
     max_minutes: Optional[float] = None
     eval_batch_size: int = 64
     freeze_embeddings: bool = True
+    head_lr_scale: float = 10.0
 
 
 @dataclass
@@ -242,7 +243,13 @@ def train(
     steps_per_epoch = (len(examples) + settings.batch_size - 1) // settings.batch_size
     total_steps = steps_per_epoch * settings.epochs
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=settings.lr, weight_decay=0.01, foreach=True)
+    head = {id(p) for p in model.head_parameters()}
+    # The new classification layer starts from random weights: it learns faster than the pre-trained body allows.
+    groups = [
+        {"params": [p for p in trainable if id(p) not in head], "lr": settings.lr},
+        {"params": [p for p in trainable if id(p) in head], "lr": settings.lr * settings.head_lr_scale},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=settings.lr, weight_decay=0.01, foreach=True)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(settings.warmup * total_steps), total_steps)
     best_score, best_epoch, best_metrics = -1.0, 0, {}
     best_state: dict[str, torch.Tensor] = {}

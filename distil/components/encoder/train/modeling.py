@@ -1,4 +1,8 @@
-"""The torch models: Hugging Face token/sequence classifiers, and an entity-marker pair classifier.
+"""The torch models: a Hugging Face token classifier (ner), a mean-pooled sequence classifier (textcat), an entity-marker pair classifier (rel).
+
+Text classification pools the mean of the token states rather than [CLS]:
+the default base (all-MiniLM-L6-v2) is a sentence-embedding model trained with
+mean pooling, so its mean-pooled output is a strong feature from the first step.
 
 All three are wrapped in :class:`LogitsModel`, whose ``forward`` takes the
 same named inputs as the exported ONNX graph and returns the logits.
@@ -12,10 +16,10 @@ from typing import Any, Optional
 
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoModelForTokenClassification
+from transformers import AutoConfig, AutoModel, AutoModelForTokenClassification
 
-REL_HEAD = "rel_head.pt"
-REL_CONFIG = "rel_head.json"
+HEAD = "task_head.pt"
+HEAD_CONFIG = "task_head.json"
 
 
 class MarkerPairClassifier(nn.Module):
@@ -37,6 +41,23 @@ class MarkerPairClassifier(nn.Module):
         return self.classifier(self.dropout(pair))  # type: ignore[no-any-return]
 
 
+class MeanPoolClassifier(nn.Module):
+    """Encoder + linear layer over the mean of the (unpadded) token states."""
+
+    def __init__(self, encoder: nn.Module, hidden_size: int, num_classes: int, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(hidden_size, num_classes)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Logits ``[batch, classes]``."""
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+        return self.classifier(self.dropout(pooled))  # type: ignore[no-any-return]
+
+
 class LogitsModel(nn.Module):
     """One interface over the three task models: named inputs in, logits out."""
 
@@ -56,23 +77,31 @@ class LogitsModel(nn.Module):
         if self.task == "rel":
             assert head_index is not None and tail_index is not None
             return self.inner(input_ids, attention_mask, head_index, tail_index)  # type: ignore[no-any-return]
+        if self.task == "textcat":
+            return self.inner(input_ids, attention_mask)  # type: ignore[no-any-return]
         return self.inner(input_ids=input_ids, attention_mask=attention_mask).logits  # type: ignore[no-any-return]
+
+    def head_parameters(self) -> list[nn.Parameter]:
+        """The parameters of the task layer added on top of the pre-trained encoder."""
+        inner: Any = self.inner
+        head = inner.classifier if hasattr(inner, "classifier") else None
+        return [] if head is None else list(head.parameters())
 
     def get_input_embeddings(self) -> nn.Module:
         """The encoder's word-embedding layer."""
-        inner: Any = self.inner.encoder if self.task == "rel" else self.inner
+        inner: Any = self.inner if self.task == "ner" else self.inner.encoder
         return inner.get_input_embeddings()  # type: ignore[no-any-return]
 
     def save(self, directory: Path) -> None:
-        """Save as a Hugging Face model directory (plus the pair head for rel)."""
+        """Save as a Hugging Face model directory (plus the task head for textcat and rel)."""
         directory.mkdir(parents=True, exist_ok=True)
-        if self.task == "rel":
-            inner: MarkerPairClassifier = self.inner  # type: ignore[assignment]
-            inner.encoder.save_pretrained(directory)  # type: ignore[operator]
-            torch.save(inner.classifier.state_dict(), directory / REL_HEAD)
-            (directory / REL_CONFIG).write_text(json.dumps({"num_classes": inner.classifier.out_features}))
+        inner: Any = self.inner
+        if self.task == "ner":
+            inner.save_pretrained(directory)
         else:
-            self.inner.save_pretrained(directory)  # type: ignore[operator]
+            inner.encoder.save_pretrained(directory)
+            torch.save(inner.classifier.state_dict(), directory / HEAD)
+            (directory / HEAD_CONFIG).write_text(json.dumps({"num_classes": inner.classifier.out_features}))
 
 
 def _encoder(path: str | Path, attn: str) -> nn.Module:
@@ -91,19 +120,11 @@ def build_model(task: str, base: str, classes: list[str], exclusive: bool = True
         inner = AutoModelForTokenClassification.from_pretrained(
             base, num_labels=len(classes), id2label=id2label, label2id=label2id, attn_implementation=attn
         )
-    elif task == "textcat":
-        inner = AutoModelForSequenceClassification.from_pretrained(
-            base,
-            num_labels=len(classes),
-            id2label=id2label,
-            label2id=label2id,
-            problem_type="single_label_classification" if exclusive else "multi_label_classification",
-            attn_implementation=attn,
-        )
     else:
         config = AutoConfig.from_pretrained(base)
         encoder = _encoder(base, attn)
-        inner = MarkerPairClassifier(encoder, config.hidden_size, len(classes), config.hidden_dropout_prob)
+        head_cls = MeanPoolClassifier if task == "textcat" else MarkerPairClassifier
+        inner = head_cls(encoder, config.hidden_size, len(classes), config.hidden_dropout_prob)
     return LogitsModel(task, inner)
 
 
@@ -111,11 +132,10 @@ def load_model(task: str, directory: Path, attn: str = "eager") -> LogitsModel:
     """Load a model saved by :meth:`LogitsModel.save`."""
     if task == "ner":
         return LogitsModel(task, AutoModelForTokenClassification.from_pretrained(directory, attn_implementation=attn))
-    if task == "textcat":
-        return LogitsModel(task, AutoModelForSequenceClassification.from_pretrained(directory, attn_implementation=attn))
-    head = json.loads((directory / REL_CONFIG).read_text())
+    head = json.loads((directory / HEAD_CONFIG).read_text())
     config = AutoConfig.from_pretrained(directory)
     encoder = _encoder(directory, attn)
-    model = MarkerPairClassifier(encoder, config.hidden_size, int(head["num_classes"]))
-    model.classifier.load_state_dict(torch.load(directory / REL_HEAD, weights_only=True))
+    head_cls = MeanPoolClassifier if task == "textcat" else MarkerPairClassifier
+    model = head_cls(encoder, config.hidden_size, int(head["num_classes"]))
+    model.classifier.load_state_dict(torch.load(directory / HEAD, weights_only=True))
     return LogitsModel(task, model)

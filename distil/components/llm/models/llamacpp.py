@@ -38,6 +38,7 @@ class LlamaCppModel:
         n_threads: int = 1,
         n_batch: int = 256,
         temperature: float = 0.0,
+        repeat_penalty: float = 1.5,
         seed: int = 0,
         max_tokens: Optional[int] = None,
         max_reasks: int = 1,
@@ -59,6 +60,7 @@ class LlamaCppModel:
         self.n_threads = n_threads
         self.n_batch = n_batch
         self.temperature = temperature
+        self.repeat_penalty = repeat_penalty
         self.seed = seed
         self.max_tokens = max_tokens
         self.max_reasks = max_reasks
@@ -85,6 +87,7 @@ class LlamaCppModel:
             "model": self.path.name,
             "size": self.path.stat().st_size,
             "temperature": self.temperature,
+            "repeat_penalty": self.repeat_penalty,
             "seed": self.seed,
             "max_tokens": self.max_tokens,
             "grammar": self.grammar,
@@ -131,6 +134,7 @@ class LlamaCppModel:
                     prompt,
                     max_tokens=self.max_tokens or request.max_tokens,
                     temperature=self.temperature,
+                    repeat_penalty=self.repeat_penalty,
                     seed=self.seed,
                     grammar=self._grammar(request.json_schema) if self.grammar else None,
                 )
@@ -168,6 +172,7 @@ def make_llamacpp_model(
     n_threads: int = 1,
     n_batch: int = 256,
     temperature: float = 0.0,
+    repeat_penalty: float = 1.5,
     seed: int = 0,
     max_tokens: Optional[int] = None,
     max_reasks: int = 1,
@@ -181,6 +186,8 @@ def make_llamacpp_model(
     ``n_threads`` CPU threads, ``n_ctx`` tokens of context (tasks split longer
     documents to fit), answers constrained by a JSON-Schema grammar unless
     ``grammar = false``; invalid answers are re-asked ``max_reasks`` times.
+    ``repeat_penalty`` (1.5) stops a small model from repeating one mention
+    until a list is full: on WNUT-17 it halved the tokens generated at equal F1.
     """
     return LlamaCppModel(
         path=path,
@@ -188,6 +195,7 @@ def make_llamacpp_model(
         n_threads=n_threads,
         n_batch=n_batch,
         temperature=temperature,
+        repeat_penalty=repeat_penalty,
         seed=seed,
         max_tokens=max_tokens,
         max_reasks=max_reasks,
