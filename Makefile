@@ -29,16 +29,17 @@ demo: install
 		"Sundar Pichai is the CEO of Google, which is based in Mountain View." \
 		"How do I top up my account with a transfer from Berlin?"
 
+# Everything but the projects' end-to-end smoke runs (those are `make smoke-projects`).
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not projects"
 
 lint: install
 	$(VENV)/bin/ruff check distil tests bench
 	$(VENV)/bin/mypy
 
-# The three weasel projects end to end with tiny sizes (also part of `make test`).
+# The three weasel projects end to end with tiny sizes (CI runs this after `make test`).
 smoke-projects: install
-	$(PY) -m pytest -q tests/test_projects.py
+	$(PY) -m pytest -q -m projects tests/test_projects.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,7 @@ def test_word_chunks_fit_the_budget_and_cover_every_word() -> None:
     counts = [3, 1, 4, 1, 5, 9, 2, 6]
     chunks = word_chunks(counts, 8)
     assert chunks[0][0] == 0 and chunks[-1][1] == len(counts)
-    assert all(a[1] == b[0] for a, b in zip(chunks, chunks[1:], strict=False))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(chunks))
     for start, end in chunks:
         assert sum(counts[start:end]) <= 8 or end - start == 1
 

@@ -311,3 +311,35 @@ def test_empty_gold_and_taskless_pipeline_are_errors():
         evaluate(ner_textcat_pipeline(), [])
     with pytest.raises(ValueError, match="no component"):
         evaluate(spacy.blank("en"), NER_GOLD)
+
+
+
+class _CountingComponent:
+    """Records how documents reach it: 1 per nlp(doc) call, the batch size per pipe() call."""
+
+    distil_task = "ner"
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def __call__(self, doc: Doc) -> Doc:
+        self.calls.append(1)
+        return doc
+
+    def pipe(self, docs, batch_size: int = 128):  # type: ignore[no-untyped-def]
+        batch = list(docs)
+        self.calls.append(len(batch))
+        return batch
+
+
+def test_latency_docs_run_one_at_a_time_and_are_not_rerun() -> None:
+    if not Language.has_factory("test_latency_counter"):
+        Language.factory("test_latency_counter", func=lambda nlp, name: _CountingComponent())
+    nlp = spacy.blank("en")
+    counter = nlp.add_pipe("test_latency_counter")
+    golds = [nlp.make_doc(f"text {i}") for i in range(10)]
+    report = evaluate(nlp, golds, latency_docs=3, batch_size=64, gold_entities=False)
+    assert sum(counter.calls) == 10, "every document runs exactly once"
+    assert counter.calls[-1] == 7, "the rest goes through in one batch"
+    assert report.speed["latency_docs"] == 3 and report.speed["p95_latency_ms"] > 0
+    assert report.n_docs == 10

@@ -21,14 +21,15 @@ from .conftest import REPO
 
 DATA = Path(os.environ.get("DISTIL_DATA_DIR", REPO.parent / "shared" / "data"))
 RULES = {
-    "textcat_banking77": "--paths.textcat_rules {repo}/configs/rules/banking77_textcat.jsonl",
-    "ner_wnut17": "--paths.ner_patterns {repo}/configs/rules/wnut17_patterns.jsonl",
-    "rel_semeval": "--paths.rel_rules {repo}/configs/rules/semeval_relations.jsonl",
+    "textcat_banking77": "banking77_textcat.jsonl",
+    "ner_wnut17": "wnut17_patterns.jsonl",
+    "rel_semeval": "semeval_relations.jsonl",
 }
 TASK = {"textcat_banking77": "textcat", "ner_wnut17": "ner", "rel_semeval": "rel"}
 
 
 @pytest.mark.slow
+@pytest.mark.projects
 @pytest.mark.parametrize("project", sorted(RULES))
 def test_smoke_workflow(project: str, tmp_path: Path) -> None:
     if not DATA.exists():
@@ -47,7 +48,7 @@ def test_smoke_workflow(project: str, tmp_path: Path) -> None:
         "teacher_config": str(REPO / "configs" / f"{task}_llm.cfg"),
         "student_config": str(REPO / "configs" / f"{task}_encoder.cfg"),
         "rules_config": str(REPO / "configs" / f"{task}_rules.cfg"),
-        "rules_override": RULES[project].format(repo=REPO),
+        "rules_file": str(REPO / "configs" / "rules" / RULES[project]),
     }
     cmd = [sys.executable, "-m", "weasel", "run", "smoke", str(work)]
     cmd += [arg for key, value in overrides.items() for arg in (f"--vars.{key}", value)]

@@ -9,8 +9,6 @@ Markdown and JSON, and a plot of accuracy against throughput.
 from __future__ import annotations
 
 import json
-import math
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -47,26 +45,6 @@ class Row:
     failures: int
 
 
-def _latency_p95(nlp: Language, golds: Sequence[Doc], sample: int) -> Optional[float]:
-    """p95 wall time of one document through the pipeline, in milliseconds, over ``sample`` docs.
-
-    Measured one document at a time (an application calling ``nlp(text)``),
-    before the batch run, so that a response cache is not already warm for it.
-    """
-    times = []
-    for gold in golds[:sample]:
-        start = time.perf_counter()
-        try:
-            nlp(gold.text)
-        except Exception:  # a failing doc is counted by the evaluation itself
-            continue
-        times.append(time.perf_counter() - start)
-    if not times:
-        return None
-    times.sort()
-    return 1000 * times[min(len(times) - 1, math.ceil(0.95 * len(times)) - 1)]
-
-
 def _cost(report: EvalReport) -> Optional[float]:
     costs = [figures.get("cost") for figures in report.usage.values()]
     known = [float(c) for c in costs if isinstance(c, (int, float))]
@@ -85,8 +63,10 @@ def compare_one(
     batch_size: int = 64,
 ) -> tuple[list[Row], EvalReport]:
     """Evaluate one pipeline and turn its report into rows (one per task)."""
-    p95 = _latency_p95(nlp, golds, latency_docs) if latency_docs > 0 else None
-    report = evaluate(nlp, golds, semeval_official=semeval_official, batch_size=batch_size)
+    report = evaluate(
+        nlp, golds, semeval_official=semeval_official, batch_size=batch_size, latency_docs=latency_docs
+    )
+    p95 = report.speed.get("p95_latency_ms")
     rows = []
     failures = sum(report.failures.values()) + len(report.failed_docs)
     for task in report.tasks:

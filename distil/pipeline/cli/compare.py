@@ -29,8 +29,8 @@ def compare_command(
 
     Give the configs (or saved pipeline directories) after the options; write
     NAME=PATH to label one. Every pipeline runs on the same documents in this
-    one process: first --latency-docs documents one at a time (p95 latency,
-    before any cache is warm), then all of them in batches (throughput, scores).
+    one process: the first --latency-docs documents one at a time (p95
+    latency), the rest in batches (throughput); all of them are scored.
     Cost comes from components that report it (LLM price per 1k tokens).
 
     Example: distil compare --gold test.spacy --output compare/ teacher=configs/ner_llm.cfg student=configs/ner_encoder.cfg configs/ner_rules.cfg

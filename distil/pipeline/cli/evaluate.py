@@ -34,6 +34,9 @@ def evaluate_command(
         help="Give the gold entities to the pipeline. Default: only when it extracts relations but no entities.",
     ),
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="Documents per nlp.pipe batch."),
+    latency_docs: int = typer.Option(
+        0, "--latency-docs", min=0, help="Run the first N docs one at a time and report p50/p95 latency per doc."
+    ),
 ) -> None:
     """Score a pipeline on gold documents: P/R/F per task and label, speed, failures.
 
@@ -62,6 +65,7 @@ def evaluate_command(
             gold_entities="auto" if gold_entities is None else gold_entities,
             semeval_official=semeval_official,
             batch_size=batch_size,
+            latency_docs=latency_docs,
         )
     except ValueError as err:
         raise fail(str(err)) from None
@@ -128,6 +132,11 @@ def format_report(report: EvalReport, title: str = "") -> str:
         f"Speed: {speed['docs_per_second']:.1f} docs/s, {speed['words_per_second']:.0f} words/s "
         f"({speed['seconds']:.2f} s for the pipeline run)",
     ]
+    if "p95_latency_ms" in speed:
+        lines.append(
+            f"Latency per doc (one at a time, {speed['latency_docs']:.0f} docs): "
+            f"p50 {speed['p50_latency_ms']:.1f} ms, p95 {speed['p95_latency_ms']:.1f} ms"
+        )
     failed = f"Failed docs: {len(report.failed_docs)}"
     for item in report.failed_docs[:5]:
         failed += f"\n  doc {item.index}{f' (id {item.id})' if item.id else ''}: {item.reason}"
