@@ -157,6 +157,8 @@ def time_hf(task: str, model: Path, docs: list[Any], threads: int) -> float:
 
 def int8_memory(task: str, model: Path, texts: list[str], threads: int) -> dict[str, Any]:
     """Peak RSS of a fresh process that loads only the int8 pipeline, with torch/transformers unimportable."""
+    texts_file = Path(tempfile.mkdtemp()) / "texts.json"
+    texts_file.write_text(json.dumps(texts[:200]), encoding="utf-8")
     script = f"""
 import json, resource, sys
 class Block:
@@ -167,13 +169,15 @@ sys.meta_path.insert(0, Block())
 import distil
 nlp = distil.load({json.dumps(str(REPO / 'configs' / CONFIGS[task]))},
                   {{"paths.model": {json.dumps(str(model))}, "components.{task}.threads": {threads}}})
-texts = {json.dumps(texts[:200])}
+texts = json.load(open({json.dumps(str(texts_file))}, encoding="utf-8"))
 if "{task}" != "rel":
     list(nlp.pipe(texts))
 loaded = sorted({{m.split(".")[0] for m in sys.modules if m.split(".")[0] in ("torch", "transformers")}})
 print(json.dumps({{"max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "torch_or_transformers": loaded}}))
 """
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"the int8-only process failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 

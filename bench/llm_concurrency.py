@@ -1,6 +1,6 @@
 """Throughput of distil.OpenAI.v1 vs spacy-llm's OpenAI model against the same slow local server.
 
-An OpenAI-compatible server on 127.0.0.1 answers every request after a fixed
+An OpenAI-compatible server on 127.0.0.1 (its own process) answers every request after a fixed
 delay (100 ms) with a valid NER answer (distil's JSON, or spacy-llm's
 ``spacy.NER.v3`` line format for spacy-llm's prompts). 200 docs go through
 ``distil.NER.v1`` + ``distil.OpenAI.v1`` at concurrency 1, 4 and 16, and
@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +58,26 @@ def responder(body: dict[str, Any]) -> str:
     return "1. Alice Smith | True | PERSON | is a person\n2. Paris | True | LOCATION | is a place\n"
 
 
+def _serve(delay: float, urls: Any, stop: Any) -> None:
+    with FakeOpenAIServer(responder, delay=delay) as server:
+        urls.put(server.base_url)
+        stop.wait()
+
+
+@contextmanager
+def server_process(delay: float) -> Iterator[str]:
+    """The server in its own process, so that it does not share the client's interpreter lock."""
+    ctx = multiprocessing.get_context("spawn")
+    urls, stop = ctx.Queue(), ctx.Event()
+    proc = ctx.Process(target=_serve, args=(delay, urls, stop), daemon=True)
+    proc.start()
+    try:
+        yield urls.get(timeout=60)
+    finally:
+        stop.set()
+        proc.join(timeout=10)
+
+
 def distil_nlp(base_url: str, concurrency: int) -> Language:
     nlp = spacy.blank("en")
     nlp.add_pipe("llm", name="ner", config={
@@ -89,12 +112,12 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("OPENAI_API_KEY", "sk-local-bench")  # spacy-llm warns without one; never sent off-host
     texts = [f"Post {i}: Alice Smith says hi from Paris." for i in range(args.docs)]
-    with FakeOpenAIServer(responder, delay=args.delay) as server:
+    with server_process(args.delay) as base_url:
         rates = {}
         for concurrency in (1, 4, 16):
-            rates[concurrency] = docs_per_second(distil_nlp(server.base_url, concurrency), texts, "distil")
+            rates[concurrency] = docs_per_second(distil_nlp(base_url, concurrency), texts, "distil")
             print(f"distil.OpenAI.v1 concurrency {concurrency:2d}: {rates[concurrency]:7.2f} docs/s", flush=True)
-        baseline = docs_per_second(spacy_llm_nlp(server.base_url), texts, "spacy-llm")
+        baseline = docs_per_second(spacy_llm_nlp(base_url), texts, "spacy-llm")
         print(f"spacy-llm OpenAI (spacy.NER.v3):  {baseline:7.2f} docs/s", flush=True)
     ideal = 16 / args.delay
     print(f"ideal at concurrency 16: {ideal:.1f} docs/s ({args.docs} docs, {args.delay * 1000:.0f} ms per request)")

@@ -1,0 +1,1 @@
+"""Few-shot examples shipped with distil, referenced as "distil:<file>" in configs (package data)."""
