@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import spacy
 from spacy.language import Language
 
 from distil.components.llm import collect_llm_report
@@ -94,3 +95,21 @@ def test_relations_on_given_entities_leave_them_alone(nlp: Language) -> None:
     for relation in doc._.relations:
         assert relation.label in rel.task.schema.allowed_labels(relation.head.label_, relation.tail.label_)
     assert rel._model.usage.requests >= 1
+
+
+def test_lazy_grammar_decodes_like_the_full_grammar() -> None:
+    from distil.components.llm.models import make_llamacpp_model
+    from distil.components.llm.tasks import make_ner_task
+    from distil.schemas import make_ner_schema
+
+    task = make_ner_task(make_ner_schema(["person", "location"]))
+    nlp = spacy.blank("en")
+    requests = [r for doc in ("Tim Cook met Angela Merkel in Berlin.", "nothing here lol")
+                for r in next(iter(task.generate_prompts([nlp.make_doc(doc)])))[0]]
+    answers = {}
+    for lazy in (True, False):
+        model = make_llamacpp_model(n_ctx=512, repeat_penalty=1.0, lazy_grammar=lazy)
+        answers[lazy] = [model.send(request).text for request in requests]
+    assert answers[True] == answers[False]
+    for text in answers[True]:
+        assert isinstance(json.loads(text), dict)

@@ -25,6 +25,7 @@ from ..cache import ResponseCache
 from ..protocol import Completion, LLMRequest, LLMResponse, TransportError
 from ..usage import Usage
 from .gguf import default_model_path
+from .lazy_grammar import greedy_with_grammar
 
 
 class LlamaCppModel:
@@ -43,6 +44,7 @@ class LlamaCppModel:
         max_tokens: Optional[int] = None,
         max_reasks: int = 1,
         grammar: bool = True,
+        lazy_grammar: bool = True,
         price_per_1k_prompt: float = 0.0,
         price_per_1k_completion: float = 0.0,
         cache: Optional[ResponseCache] = None,
@@ -65,6 +67,7 @@ class LlamaCppModel:
         self.max_tokens = max_tokens
         self.max_reasks = max_reasks
         self.grammar = grammar
+        self.lazy_grammar = lazy_grammar
         self.cache = cache
         self.usage = Usage(price_per_1k_prompt, price_per_1k_completion)
         self._llm: Any = None
@@ -91,6 +94,7 @@ class LlamaCppModel:
             "seed": self.seed,
             "max_tokens": self.max_tokens,
             "grammar": self.grammar,
+            "lazy_grammar": self.lazy_grammar,
         }
 
     def _load(self) -> Any:
@@ -129,10 +133,19 @@ class LlamaCppModel:
             llm = self._load()
             prompt = request.completion_text()
             started = time.perf_counter()
+            max_tokens = self.max_tokens or request.max_tokens
+            if self.grammar and self.lazy_grammar and self.temperature == 0.0:
+                try:
+                    text, prompt_tokens, completion_tokens = greedy_with_grammar(
+                        llm, prompt, self._grammar(request.json_schema), max_tokens, self.repeat_penalty
+                    )
+                except ValueError as err:
+                    raise TransportError("context_overflow", str(err)) from err
+                return Completion(text, prompt_tokens, completion_tokens, time.perf_counter() - started)
             try:
                 result = llm.create_completion(
                     prompt,
-                    max_tokens=self.max_tokens or request.max_tokens,
+                    max_tokens=max_tokens,
                     temperature=self.temperature,
                     repeat_penalty=self.repeat_penalty,
                     seed=self.seed,
@@ -177,6 +190,7 @@ def make_llamacpp_model(
     max_tokens: Optional[int] = None,
     max_reasks: int = 1,
     grammar: bool = True,
+    lazy_grammar: bool = True,
     price_per_1k_prompt: float = 0.0,
     price_per_1k_completion: float = 0.0,
     cache: Optional[ResponseCache] = None,
@@ -188,6 +202,8 @@ def make_llamacpp_model(
     ``grammar = false``; invalid answers are re-asked ``max_reasks`` times.
     ``repeat_penalty`` (1.5) stops a small model from repeating one mention
     until a list is full: on WNUT-17 it halved the tokens generated at equal F1.
+    With ``lazy_grammar`` (and temperature 0) the grammar is consulted only
+    when the model's greedy choice breaks it, which is several times faster.
     """
     return LlamaCppModel(
         path=path,
@@ -200,6 +216,7 @@ def make_llamacpp_model(
         max_tokens=max_tokens,
         max_reasks=max_reasks,
         grammar=grammar,
+        lazy_grammar=lazy_grammar,
         price_per_1k_prompt=price_per_1k_prompt,
         price_per_1k_completion=price_per_1k_completion,
         cache=cache,
