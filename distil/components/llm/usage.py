@@ -83,6 +83,16 @@ class Usage:
                 "cost": self.cost,
             }
 
+    def report(self) -> dict[str, Any]:
+        """The figures a run report prints: counters, cost, latency p50/p95 in ms (no raw latencies)."""
+        data = self.snapshot()
+        data.pop("latencies")
+        data["latency_p50_ms"] = round(1000 * data.pop("latency_p50"), 1)
+        data["latency_p95_ms"] = round(1000 * data.pop("latency_p95"), 1)
+        if not data["failures"]:
+            data.pop("failures")
+        return data
+
     def reset(self) -> None:
         """Zero every counter (prices stay)."""
         with self._lock:
@@ -90,3 +100,13 @@ class Usage:
             self.cache_hits = self.cache_misses = self.retries = self.reasks = 0
             self.latencies = []
             self.failures = Counter()
+
+
+class ReportsUsage:
+    """Mixin for models: expose ``distil_usage()``, which distil's commands collect for their run report."""
+
+    usage: Usage
+
+    def distil_usage(self) -> dict[str, Any]:
+        """Requests, cache hits, tokens, cost and latency of this model so far."""
+        return self.usage.report()

@@ -23,12 +23,12 @@ from spacy_llm.registry import registry
 from ..ask import resolve
 from ..cache import ResponseCache
 from ..protocol import Completion, LLMRequest, LLMResponse, TransportError
-from ..usage import Usage
+from ..usage import ReportsUsage, Usage
 from .gguf import default_model_path
 from .lazy_grammar import greedy_with_grammar
 
 
-class LlamaCppModel:
+class LlamaCppModel(ReportsUsage):
     """The model callable spacy-llm's ``llm`` component runs; see the module docstring."""
 
     def __init__(

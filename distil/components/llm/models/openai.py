@@ -28,7 +28,7 @@ from spacy_llm.registry import registry
 from ..ask import resolve
 from ..cache import ResponseCache
 from ..protocol import Completion, LLMRequest, LLMResponse, TransportError
-from ..usage import Usage
+from ..usage import ReportsUsage, Usage
 
 ResponseFormat = Literal["json_schema", "json_object", "none"]
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
@@ -51,7 +51,7 @@ def parse_retry_after(value: Optional[str]) -> Optional[float]:
     return max(0.0, when.timestamp() - time.time())
 
 
-class OpenAIModel:
+class OpenAIModel(ReportsUsage):
     """The model callable spacy-llm's ``llm`` component runs; see the module docstring."""
 
     def __init__(
