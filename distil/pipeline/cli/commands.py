@@ -1,4 +1,16 @@
 """Import every command module so that it registers itself on the app."""
 
-from . import annotate, assemble, compare, convert, evaluate, package, review, run, sample, schema  # noqa: F401
-from . import export, train  # noqa: F401
+from . import (  # noqa: F401
+    annotate,
+    assemble,
+    compare,
+    convert,
+    evaluate,
+    export,
+    package,
+    review,
+    run,
+    sample,
+    schema,
+    train,
+)
