@@ -116,3 +116,21 @@ def test_annotate_a_corpus_gives_entities_but_not_gold_relations(tmp_path: Path)
     assert [e.text for e in record.entities] == ["Apple", "Tim Cook"]
     assert [(r.head, r.tail, r.label) for r in record.relations] == [(0, 1, "predicted")]
     assert record.cats == {} and record.meta["id"] == "s1"
+
+
+def test_training_data_from_annotations_keeps_or_weights_reviewed_docs(tmp_path: Path, nlp: Language) -> None:
+    import pytest
+
+    from distil.pipeline.io.corpus import CorpusError
+    from distil.pipeline.io.training_data import read_training_docs
+
+    out = tmp_path / "ann"
+    out.mkdir()
+    rows = [{"text": "a", "meta": {"reviewed": True}}, {"text": "b", "meta": {}}, {"text": "c", "meta": {"reviewed": True}}]
+    (out / "records.jsonl").write_text("".join(dumps(DocRecord.model_validate(r)) + "\n" for r in rows))
+    assert [d.text for d in read_training_docs(out, nlp)] == ["a", "b", "c"]
+    assert [d.text for d in read_training_docs(out, nlp, reviewed_only=True)] == ["a", "c"]
+    assert [d.text for d in read_training_docs(out, nlp, reviewed_weight=3)] == ["a", "b", "c", "a", "a", "c", "c"]
+    (out / "records.jsonl").write_text(dumps(DocRecord.model_validate(rows[1])) + "\n")
+    with pytest.raises(CorpusError, match="no reviewed documents"):
+        read_training_docs(out, nlp, reviewed_only=True)

@@ -34,7 +34,9 @@ def schema_from_config(path: Path, task: str) -> Any:
 @app.command("train")
 def train_command(
     task: str = typer.Argument(..., help=f"The task: {TASKS_HELP}."),
-    train_path: Path = typer.Argument(..., help="Training data: .spacy DocBin or .jsonl records."),
+    train_path: Path = typer.Argument(
+        ..., help="Training data: .spacy DocBin, .jsonl records, or a `distil annotate` output directory."
+    ),
     dev_path: Path = typer.Argument(..., help="Dev data for early stopping (same formats)."),
     output: Path = typer.Option(..., "--output", "-o", help="Model directory to write (ONNX, tokenizer, manifest)."),
     base_model: Optional[Path] = typer.Option(
@@ -55,6 +57,12 @@ def train_command(
     ),
     max_minutes: Optional[float] = typer.Option(
         None, "--max-minutes", min=0.1, help="Stop after this much training time (keeps the best epoch so far)."
+    ),
+    reviewed_only: bool = typer.Option(
+        False, "--reviewed-only", help="Train only on documents a person reviewed (meta.reviewed, see distil review)."
+    ),
+    reviewed_weight: int = typer.Option(
+        1, "--reviewed-weight", min=1, help="Repeat each reviewed document N times (weights corrections up)."
     ),
 ) -> None:
     """Fine-tune a transformer for TASK on TRAIN, early-stop on DEV, and export it.
@@ -85,6 +93,8 @@ def train_command(
         threads=threads,
         max_minutes=max_minutes,
         freeze_embeddings=freeze_embeddings,
+        reviewed_only=reviewed_only,
+        reviewed_weight=reviewed_weight,
     )
     try:
         declared = schema_from_config(schema, task) if schema is not None else None

@@ -26,6 +26,7 @@ from transformers import AutoTokenizer, get_linear_schedule_with_warmup
 from transformers.utils import logging as transformers_logging
 
 from ....pipeline.io.corpus import read_docs
+from ....pipeline.io.training_data import read_training_docs
 from ....schemas import NERSchema, RELSchema, SchemaError, TaskSchema, TextCatSchema
 from ..alignment import IGNORE, load_tokenizer, pad_batch
 from ..manifest import TOKENIZER, TORCH_DIR, Manifest
@@ -77,6 +78,9 @@ class TrainSettings:
     eval_batch_size: int = 64
     freeze_embeddings: bool = True
     head_lr_scale: float = 10.0
+    # Annotations merged by `distil review`: train on reviewed documents only, or repeat them.
+    reviewed_only: bool = False
+    reviewed_weight: int = 1
 
 
 @dataclass
@@ -207,7 +211,9 @@ def train(
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     nlp = spacy.blank("en")
-    train_docs = list(read_docs(train_path, nlp))
+    train_docs = read_training_docs(
+        train_path, nlp, reviewed_only=settings.reviewed_only, reviewed_weight=settings.reviewed_weight
+    )
     dev_docs = list(read_docs(dev_path, nlp))
     if not train_docs or not dev_docs:
         raise SchemaError(f"empty corpus: {len(train_docs)} training and {len(dev_docs)} dev documents")
