@@ -160,7 +160,7 @@ def int8_memory(task: str, model: Path, texts: list[str], threads: int) -> dict[
     texts_file = Path(tempfile.mkdtemp()) / "texts.json"
     texts_file.write_text(json.dumps(texts[:200]), encoding="utf-8")
     script = f"""
-import json, resource, sys
+import json, sys
 class Block:
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in ("torch", "transformers"):
@@ -173,7 +173,9 @@ texts = json.load(open({json.dumps(str(texts_file))}, encoding="utf-8"))
 if "{task}" != "rel":
     list(nlp.pipe(texts))
 loaded = sorted({{m.split(".")[0] for m in sys.modules if m.split(".")[0] in ("torch", "transformers")}})
-print(json.dumps({{"max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "torch_or_transformers": loaded}}))
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork/exec (the parent here holds torch).
+peak = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0]) / 1024
+print(json.dumps({{"max_rss_mb": peak, "torch_or_transformers": loaded}}))
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     if out.returncode != 0:
