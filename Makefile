@@ -22,12 +22,17 @@ $(STAMP): setup.cfg pyproject.toml
 
 install: $(STAMP)
 
-# The embedded LLM pipeline (Gemma 3 270M in process): offline, no API key.
+DEMO_TEXTS := "Apple hired Tim Cook in Cupertino. I lost my card yesterday, please block it." \
+	"Sundar Pichai is the CEO of Google, which is based in Mountain View." \
+	"How do I top up my account with a transfer from Berlin?"
+
+# The embedded LLM pipeline (Gemma 3 270M in process): offline, no API key. Then
+# the same texts through the rules backend: a config swap, the same records.
 demo: install
-	$(DISTIL) run configs/all_llm.cfg \
-		"Apple hired Tim Cook in Cupertino. I lost my card yesterday, please block it." \
-		"Sundar Pichai is the CEO of Google, which is based in Mountain View." \
-		"How do I top up my account with a transfer from Berlin?"
+	@echo "== configs/all_llm.cfg (embedded LLM: entities, relations, categories)"
+	$(DISTIL) run configs/all_llm.cfg $(DEMO_TEXTS)
+	@echo "== configs/all_rules.cfg (the same pipeline with rule components)"
+	$(DISTIL) run configs/all_rules.cfg $(DEMO_TEXTS)
 
 # Everything but the projects' end-to-end smoke runs (those are `make smoke-projects`).
 test: install
