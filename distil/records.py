@@ -12,6 +12,7 @@ from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from spacy.language import Language
+from spacy.tokenizer import Tokenizer
 from spacy.tokens import Doc
 from spacy.vocab import Vocab
 
@@ -97,7 +98,7 @@ def to_record(doc: Doc) -> DocRecord:
 
 
 def from_record(record: DocRecord | dict[str, Any], nlp_or_vocab: Language | Vocab) -> Doc:
-    """Build a Doc from a record, tokenised by ``nlp`` (or whitespace with a bare vocab).
+    """Build a Doc from a record, tokenised by ``nlp`` (or on whitespace, text unchanged, with a bare vocab).
 
     Entity offsets that do not fall on token boundaries are expanded to whole
     tokens; an entity that cannot be placed at all raises ``ValueError``.
@@ -106,7 +107,8 @@ def from_record(record: DocRecord | dict[str, Any], nlp_or_vocab: Language | Voc
     if isinstance(nlp_or_vocab, Language):
         doc = nlp_or_vocab.make_doc(rec.text)
     else:
-        doc = Doc(nlp_or_vocab, words=rec.text.split())
+        # A rule-less tokenizer splits on whitespace and keeps the text byte for byte (offsets stay valid).
+        doc = Tokenizer(nlp_or_vocab)(rec.text)
     write_entities(doc, [EntityPrediction(e.start, e.end, e.label, e.score) for e in rec.entities], overlap="longest")
     if len(doc.ents) != len(rec.entities):
         raise ValueError(

@@ -173,3 +173,11 @@ def test_corpus_errors_name_file_and_line(nlp: Language, tmp_path) -> None:
         list(read_docs(tmp_path / "x.csv", nlp)) if (tmp_path / "x.csv").write_text("a") else None
     with pytest.raises(CorpusError, match="not found"):
         list(read_docs(tmp_path / "missing.spacy", nlp))
+
+
+def test_from_record_with_a_bare_vocab_keeps_text_and_offsets(nlp: Language) -> None:
+    record = {"text": "Tim  Cook\tvisited Paris.", "entities": [{"start": 18, "end": 23, "label": "LOC", "text": "Paris"}]}
+    doc = from_record(record, nlp.vocab)
+    assert doc.text == record["text"]
+    # Whitespace tokens: "Paris." is one token, so the entity expands to it instead of shifting.
+    assert [(e.start_char, e.end_char, e.text) for e in doc.ents] == [(18, 24, "Paris.")]

@@ -31,7 +31,7 @@ from typing import Any, Optional
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 
-from ..annotations import FAILURES_KEY, Failure, record_failure
+from ..annotations import Failure, record_failure
 from ..records import DocRecord, dumps, from_record, to_record
 from .batch import DocError, process
 from .io.texts import InputItem, Skip, TextItem
@@ -225,11 +225,9 @@ def annotate(
 
 def _failed_doc(nlp: Language, text: str, error: DocError[Any]) -> Doc:
     """A doc for an input the pipeline could not process: no annotations, the failure recorded."""
-    doc = nlp.make_doc(text) if len(text) <= nlp.max_length else nlp.make_doc(text[: nlp.max_length])
-    if len(text) > nlp.max_length:
-        # Keep the full text in the record: the document is not lost, only unannotated.
-        doc = Doc(nlp.vocab, words=[text], spaces=[False])
-    doc.user_data.pop(FAILURES_KEY, None)
+    # Past max_length the tokenizer refuses the text: keep it whole as one token, so the
+    # document is not lost, only unannotated.
+    doc = nlp.make_doc(text) if len(text) <= nlp.max_length else Doc(nlp.vocab, words=[text], spaces=[False])
     record_failure(doc, Failure("pipeline", "any", "pipeline_error", error.reason))
     return doc
 

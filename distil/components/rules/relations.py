@@ -31,9 +31,6 @@ from .rule_files import (
     RuleComponent,
     RuleFileError,
     dump_rows,
-    gather_rows,
-    mark_embedded,
-    restored_from_disk,
     validate_rows,
 )
 
@@ -242,11 +239,7 @@ def make_rel_rules(
     """Build the rule-based relation extractor from inline ``rules`` and/or a JSONL ``rules_path``."""
     checked = ensure_schema(schema, RELSchema, name)
     component = RelationRules(nlp, name, schema=checked, one_label_per_pair=one_label_per_pair)
-    file = None if restored_from_disk(nlp, name) else rules_path
-    for where, row in gather_rows(rules, file, "relation rules"):
-        component.add_rules(validate_rows(RelationRule, [(where, row)]), where)
-    mark_embedded(nlp, name)
-    return component
+    return component.configure(nlp, name, RelationRule, rules, rules_path, "relation rules")
 
 
 Language.factory(

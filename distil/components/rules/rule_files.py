@@ -151,6 +151,29 @@ class RuleComponent:
     def _load_state(self, state: dict[str, Any], where: str) -> None:  # pragma: no cover
         raise NotImplementedError
 
+    def add_rules(self, rules: Iterable[Any], where: str = "rules") -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def configure(
+        self,
+        nlp: Language,
+        name: str,
+        model: type[BaseModel],
+        inline: Iterable[dict[str, Any]] | None,
+        path: str | Path | None,
+        what: str,
+    ) -> Self:
+        """Add the factory's inline and file rules (validated, errors naming file:line) and mark the pipeline.
+
+        When ``spacy.load`` rebuilds a saved pipeline the file is skipped: the
+        rules come back from the component directory in ``from_disk``.
+        """
+        file = None if restored_from_disk(nlp, name) else path
+        for where, row in gather_rows(inline, file, what):
+            self.add_rules(validate_rows(model, [(where, row)]), where)
+        mark_embedded(nlp, name)
+        return self
+
     def pipe(self, docs: Iterable[Doc], batch_size: int = 128) -> Iterable[Doc]:
         """Process a stream of docs (rules need no batching)."""
         for doc in docs:

@@ -35,9 +35,6 @@ from .rule_files import (
     RuleComponent,
     RuleFileError,
     dump_rows,
-    gather_rows,
-    mark_embedded,
-    restored_from_disk,
     validate_rows,
 )
 
@@ -221,11 +218,7 @@ def make_textcat_rules(
     """Build the rule-based text classifier from inline ``rules`` and/or a JSONL ``rules_path``."""
     checked = ensure_schema(schema, TextCatSchema, name)
     component = TextCatRules(nlp, name, schema=checked, attr=attr, default_label=default_label, prior=prior)
-    file = None if restored_from_disk(nlp, name) else rules_path
-    for where, row in gather_rows(rules, file, "textcat rules"):
-        component.add_rules(validate_rows(TextCatRule, [(where, row)]), where)
-    mark_embedded(nlp, name)
-    return component
+    return component.configure(nlp, name, TextCatRule, rules, rules_path, "textcat rules")
 
 
 Language.factory(
