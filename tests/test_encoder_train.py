@@ -121,6 +121,22 @@ def test_cli_train_errors_are_clear(tmp_path: Path) -> None:
     assert no_export.returncode != 0 and "manifest.json" in no_export.stderr
 
 
+def test_training_device_choice() -> None:
+    import torch
+
+    from distil.components.encoder.train.loop import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(SchemaError, match="'tpu'"):
+        resolve_device("tpu")
+    with pytest.raises(SchemaError, match="'mps'"):
+        resolve_device("mps")
+    if not torch.cuda.is_available():
+        with pytest.raises(SchemaError, match="sees no CUDA GPU"):
+            resolve_device("cuda")
+
+
 def test_real_minilm_base(tmp_path: Path) -> None:
     """One short run on the real all-MiniLM-L6-v2 (the default base) to check export and agreement on it."""
     from distil.components.encoder.train.loop import train

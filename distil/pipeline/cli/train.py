@@ -52,6 +52,9 @@ def train_command(
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, data and settings: same model)."),
     patience: int = typer.Option(2, "--patience", min=1, help="Stop after this many epochs without dev improvement."),
     threads: int = typer.Option(2, "--threads", min=1, help="Torch threads."),
+    device: str = typer.Option(
+        "cpu", "--device", help="Where training runs: cpu, cuda, cuda:N, or auto (a GPU if torch sees one). Export runs on the CPU."
+    ),
     freeze_embeddings: bool = typer.Option(
         True, "--freeze-embeddings/--train-embeddings", help="Keep the word-embedding matrix fixed (faster, half the optimizer state)."
     ),
@@ -91,6 +94,7 @@ def train_command(
         seed=seed,
         patience=patience,
         threads=threads,
+        device=device,
         max_minutes=max_minutes,
         freeze_embeddings=freeze_embeddings,
         reviewed_only=reviewed_only,

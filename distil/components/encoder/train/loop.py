@@ -74,6 +74,8 @@ class TrainSettings:
     patience: int = 2
     warmup: float = 0.1
     threads: int = 2
+    # "cpu", "cuda", "cuda:N" or "auto" (a GPU when torch sees one): only training runs there; export is on the CPU.
+    device: str = "cpu"
     max_minutes: Optional[float] = None
     eval_batch_size: int = 64
     freeze_embeddings: bool = True
@@ -97,17 +99,36 @@ class TrainResult:
 class TorchRunner:
     """The annotate functions' ``Runner`` on a torch model, so dev scoring runs the runtime's code."""
 
-    def __init__(self, model: LogitsModel, manifest: Manifest, tokenizer: Tokenizer, pad_id: int) -> None:
+    def __init__(
+        self, model: LogitsModel, manifest: Manifest, tokenizer: Tokenizer, pad_id: int, device: torch.device
+    ) -> None:
         self.model = model
         self.manifest = manifest
         self.tokenizer = tokenizer
         self.pad_id = pad_id
+        self.device = device
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> np.ndarray:
         """The logits of one batch."""
         names = input_names(self.model.task)
         with torch.no_grad():
-            return self.model(*(torch.from_numpy(feeds[name]) for name in names)).numpy()  # type: ignore[no-any-return]
+            inputs = (torch.from_numpy(feeds[name]).to(self.device) for name in names)
+            return self.model(*inputs).cpu().numpy()  # type: ignore[no-any-return]
+
+
+def resolve_device(name: str) -> torch.device:
+    """The torch device for ``--device``: cpu, cuda, cuda:N, or auto (cuda when torch sees a GPU)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise SchemaError(f"unknown device {name!r}; use cpu, cuda, cuda:N or auto") from err
+    if device.type not in ("cpu", "cuda"):
+        raise SchemaError(f"unsupported device {name!r}; use cpu, cuda, cuda:N or auto")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SchemaError(f"device {name!r} asked for, but torch sees no CUDA GPU (torch {torch.__version__}); use --device cpu")
+    return device
 
 
 def seed_everything(seed: int) -> None:
@@ -201,6 +222,7 @@ def train(
     if task not in SCHEMA_CLASSES:
         raise SchemaError(f"unknown task {task!r}; use ner, textcat or rel")
     settings = settings or TrainSettings()
+    device = resolve_device(settings.device)
     transformers_logging.set_verbosity_error()
     transformers_logging.disable_progress_bar()
     torch.set_num_threads(settings.threads)
@@ -238,13 +260,13 @@ def train(
     if not examples:
         raise SchemaError(f"no training examples for {task} in {train_path}")
     log(f"{task}: {len(train_docs)} train docs -> {len(examples)} examples, {len(dev_docs)} dev docs, "
-        f"{len(classes)} classes, base {base}")
-    model = build_model(task, base, classes, exclusive)
+        f"{len(classes)} classes, base {base}, device {device}")
+    model = build_model(task, base, classes, exclusive).to(device)
     if settings.freeze_embeddings:
         # The word-embedding matrix is half of MiniLM's weights: freezing it halves the optimizer's work
         # and costs little accuracy on small training sets.
         model.get_input_embeddings().weight.requires_grad_(False)
-    runner = TorchRunner(model, manifest, tokenizer, pad_id)
+    runner = TorchRunner(model, manifest, tokenizer, pad_id, device)
     rng = random.Random(settings.seed)
     steps_per_epoch = (len(examples) + settings.batch_size - 1) // settings.batch_size
     total_steps = steps_per_epoch * settings.epochs
@@ -269,7 +291,8 @@ def train(
         out_of_time = False
         for step, batch in enumerate(bar, start=1):
             feeds, target = collate(task, [examples[i] for i in batch], pad_id, exclusive)
-            loss = loss_fn(task, model(**feeds), target, exclusive)
+            feeds = {name: tensor.to(device) for name, tensor in feeds.items()}
+            loss = loss_fn(task, model(**feeds), target.to(device), exclusive)
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(trainable, 1.0)
@@ -296,6 +319,7 @@ def train(
             log(f"early stopping: no dev improvement for {settings.patience} epoch(s)")
             break
     model.load_state_dict(best_state)
+    model.to("cpu")
     model.eval()
     checkpoint = output / TORCH_DIR
     model.save(checkpoint)
