@@ -62,7 +62,8 @@ run_train sem_b rel sem_train.spacy sem_dev.spacy configs/rel_encoder.cfg 12 3 3
 # spaCy's CNN students on the same splits (CPU; spaCy's own defaults but for a step cap).
 for task in ner textcat; do
     case $task in ner) train=wnut_train dev=wnut_dev;; textcat) train=b77_train dev=b77_dev;; esac
-    $PY -m spacy train "configs/spacy_students/$task.cfg" --output "$WORK/spacy_$task" \
+    # SPACY_MINUTES caps spaCy's wall time (model-best is saved at each improving evaluation).
+    timeout "$(( ${SPACY_MINUTES:-60} * 60 ))" $PY -m spacy train "configs/spacy_students/$task.cfg" --output "$WORK/spacy_$task" \
         --paths.train "$WORK/$train.spacy" --paths.dev "$WORK/$dev.spacy" --training.max_steps $SPACY_STEPS \
         >"$WORK/spacy_$task.log" 2>&1 || echo "spacy train $task failed: see $WORK/spacy_$task.log" &
 done
@@ -74,14 +75,19 @@ for spec in "wnut ner wnut_test" "b77 textcat b77_test" "sem rel sem_test"; do
         [ -f "$WORK/model_$1_$run/manifest.json" ] || continue
         extra=(); [ "$2" = rel ] && extra=(--semeval)
         $PY bench/encoder_accuracy.py evaluate "$2" "$WORK/model_$1_$run" "$WORK/$3.spacy" --threads "$THREADS" \
-            "${extra[@]}" --json "$WORK/test_$1_$run.json" | sed "s/^/$1_$run /"
+            "${extra[@]}" --json "$WORK/test_$1_$run.json" >"$WORK/evaluate_$1_$run.log" 2>&1 &
     done
 done
+wait
+for spec in wnut b77 sem; do for run in a b; do
+    if [ -f "$WORK/evaluate_${spec}_$run.log" ]; then sed "s/^/${spec}_$run /" "$WORK/evaluate_${spec}_$run.log"; fi
+done; done
 for task in ner textcat; do
     case $task in ner) test=wnut_test;; textcat) test=b77_test;; esac
-    [ -d "$WORK/spacy_$task/model-best" ] && \
+    if [ -d "$WORK/spacy_$task/model-best" ]; then
         $PY -m distil evaluate "$WORK/spacy_$task/model-best" "$WORK/$test.spacy" --output "$WORK/test_spacy_$task.json" \
-        >"$WORK/evaluate_spacy_$task.log"
+            >"$WORK/evaluate_spacy_$task.log" 2>&1 || echo "evaluating spacy_$task failed: see $WORK/evaluate_spacy_$task.log"
+    fi
 done
 
 # Headline: the dev-selected encoder run per task, both precisions.
