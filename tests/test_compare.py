@@ -67,6 +67,7 @@ def test_compare_writes_table_json_and_png(tmp_path: Path) -> None:
     # weak finds 2 of 4 gold entities with no false positive: P 1.0, R 0.5.
     assert abs(scores["weak"] - 2 * 0.5 / 1.5) < 1e-9
     assert all(row["docs_per_second"] > 0 and row["p95_latency_ms"] > 0 for row in data["rows"])
+    assert all(row["model_mb"] is None for row in data["rows"]), "rules run no weight files"
     assert (out / "compare.md").read_text().startswith("### ner (ents_f)")
     image = matplotlib.image.imread(out / "compare.png")
     assert image.ndim == 3 and image.shape[0] > 200 and image.shape[1] > 200

@@ -42,6 +42,20 @@ def test_ner_writes_scored_entities_in_the_schema(tmp_path: Path) -> None:
         assert isinstance(ent._.score, float) and 0.0 < ent._.score <= 1.0
 
 
+def test_pipeline_reports_the_weight_files_it_runs(tmp_path: Path) -> None:
+    from distil.pipeline.compare import compare_one
+    from distil.pipeline.parts import model_files, model_size_bytes
+
+    int8, fp32 = load("ner", tmp_path), load("ner", tmp_path, "fp32")
+    files = model_files(int8)["ner"]
+    assert [f.name for f in files] == ["model.int8.onnx", "tokenizer.json"]
+    assert model_files(fp32)["ner"][0].name == "model.onnx"
+    assert 0 < model_size_bytes(int8) < model_size_bytes(fp32), "int8 weights are smaller on disk"
+    gold = list(int8.pipe(["Maria works for Acme in Oslo ."]))
+    rows, _ = compare_one("student", int8, gold, latency_docs=0)
+    assert rows[0].model_mb == pytest.approx(model_size_bytes(int8) / 1e6)
+
+
 def test_ner_handles_documents_longer_than_the_model(tmp_path: Path) -> None:
     nlp = load("ner", tmp_path)
     text = " ".join(["Maria works for Acme in Oslo ."] * 40)  # far beyond max_length=48 sub-words

@@ -79,6 +79,11 @@ def test_all_three_tasks_in_process(nlp: Language) -> None:
     by_task = {c.task: c for c in report.components}
     assert by_task["ner"].usage["requests"] >= 2 and by_task["ner"].usage["completion_tokens"] > 0
     assert report.prompt_tokens > 0 and report.latencies and report.cost == 0.0
+    from distil.pipeline.parts import model_files, model_size_bytes
+
+    gguf = {f.suffix for files in model_files(nlp).values() for f in files}
+    assert gguf == {".gguf"}, "each LLM component reports the GGUF file it runs"
+    assert model_size_bytes(nlp) > 100e6, "the three components share one GGUF file, counted once"
 
 
 def test_relations_on_given_entities_leave_them_alone(nlp: Language) -> None:

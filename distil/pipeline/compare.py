@@ -18,6 +18,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from .evaluate import EvalReport, evaluate
+from .parts import model_size_bytes
 
 # The headline metric of each task: what the comparison table sorts and plots by.
 HEADLINE = {
@@ -43,6 +44,8 @@ class Row:
     p95_latency_ms: Optional[float]
     cost_per_1k_docs: Optional[float]
     failures: int
+    # Weight files the pipeline runs (ONNX, GGUF): None when no component reports any (rules, a remote LLM).
+    model_mb: Optional[float] = None
 
 
 def _cost(report: EvalReport) -> Optional[float]:
@@ -67,6 +70,7 @@ def compare_one(
         nlp, golds, semeval_official=semeval_official, batch_size=batch_size, latency_docs=latency_docs
     )
     p95 = report.speed.get("p95_latency_ms")
+    size = model_size_bytes(nlp)
     rows = []
     failures = sum(report.failures.values()) + len(report.failed_docs)
     for task in report.tasks:
@@ -85,6 +89,7 @@ def compare_one(
                 p95_latency_ms=p95,
                 cost_per_1k_docs=_cost(report),
                 failures=failures,
+                model_mb=size / 1e6 if size else None,
             )
         )
     return rows, report
@@ -105,15 +110,15 @@ def markdown_table(rows: Sequence[Row]) -> str:
         lines += [
             f"### {task} ({metric})",
             "",
-            "| pipeline | P | R | score | docs/s | words/s | p95 ms/doc | cost / 1k docs | failures |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| pipeline | P | R | score | docs/s | words/s | p95 ms/doc | cost / 1k docs | model MB | failures |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for r in task_rows:
             cost = "–" if r.cost_per_1k_docs is None else f"${r.cost_per_1k_docs:.4f}"
             lines.append(
                 f"| {r.pipeline} | {_fmt(r.p, True)} | {_fmt(r.r, True)} | **{_fmt(r.score, True)}** | "
                 f"{_fmt(r.docs_per_second)} | {_fmt(r.words_per_second, digits=0)} | {_fmt(r.p95_latency_ms)} | "
-                f"{cost} | {r.failures} |"
+                f"{cost} | {_fmt(r.model_mb, digits=0)} | {r.failures} |"
             )
         lines.append("")
     return "\n".join(lines)

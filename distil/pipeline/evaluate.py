@@ -26,6 +26,7 @@ from ..annotations import EntityPrediction, write_entities
 from ..records import META_KEY
 from ..schemas import RELSchema, TextCatSchema
 from .batch import DocError, process
+from .parts import component_parts
 from .scoring import OTHER, directed_label, score_categories, score_entities, score_relations, score_semeval
 from .tasks import pipeline_tasks
 from .usage import collect_usage
@@ -78,9 +79,9 @@ class EvalReport:
 
 
 def _schema_of(pipe: Any, cls: type[Any]) -> Any:
-    for holder in (pipe, getattr(pipe, "task", None), getattr(pipe, "_task", None)):
+    for part in component_parts(pipe):
         for name in ("schema", "_schema"):
-            value = getattr(holder, name, None)
+            value = getattr(part, name, None)
             if isinstance(value, cls):
                 return value
     return None

@@ -15,12 +15,13 @@ from spacy.language import Language
 from spacy.pipeline import EntityRecognizer, EntityRuler, SpanRuler, TextCategorizer
 
 from ..schemas import TASKS, TaskName
+from .parts import component_parts
 
 
 def component_task(pipe: Any) -> Optional[TaskName]:
     """The task (``"ner"``, ``"textcat"``, ``"rel"``) a component performs, or ``None``."""
-    for holder in (pipe, getattr(pipe, "task", None), getattr(pipe, "_task", None)):
-        value = getattr(holder, "distil_task", None)
+    for part in component_parts(pipe):
+        value = getattr(part, "distil_task", None)
         if value in TASKS:
             return value  # type: ignore[no-any-return]
     if isinstance(pipe, (EntityRecognizer, EntityRuler)):

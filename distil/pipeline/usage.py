@@ -14,13 +14,15 @@ from typing import Any
 
 from spacy.language import Language
 
+from .parts import component_parts
+
 
 def collect_usage(nlp: Language) -> dict[str, dict[str, Any]]:
     """Usage figures per component name, for components that report any."""
     out: dict[str, dict[str, Any]] = {}
     for name, pipe in nlp.pipeline:
-        for holder in (pipe, getattr(pipe, "_task", None), getattr(pipe, "_model", None)):
-            report = getattr(holder, "distil_usage", None)
+        for part in component_parts(pipe):
+            report = getattr(part, "distil_usage", None)
             if callable(report):
                 figures = report()
                 if figures:

@@ -60,6 +60,12 @@ class EncoderComponent:
         check_model_schema(session.manifest, self.schema, directory, self.distil_task)
         self._session = session
 
+    def distil_model_files(self) -> list[Path]:
+        """The weight and tokenizer files this component runs (what it costs on disk), if loaded."""
+        if self._session is None:
+            return []
+        return [self._session.model_file, self._session.tokenizer_file]
+
     @property
     def session(self) -> EncoderSession:
         """The loaded model; raises a clear error if the model directory was never found."""

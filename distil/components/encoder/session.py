@@ -57,9 +57,9 @@ class EncoderSession:
         # Idle worker threads sleep instead of spinning: on a shared or oversubscribed CPU spinning steals the
         # cores the other threads need; with length-sorted batches the wake-up cost is negligible.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(
-            str(onnx_path(self.directory, precision)), options, providers=["CPUExecutionProvider"]
-        )
+        self.model_file = onnx_path(self.directory, precision)
+        self.tokenizer_file = tokenizer_path
+        self.session = ort.InferenceSession(str(self.model_file), options, providers=["CPUExecutionProvider"])
         self.input_names = [node.name for node in self.session.get_inputs()]
         pad = self.tokenizer.token_to_id("[PAD]")
         self.pad_id = 0 if pad is None else pad

@@ -74,6 +74,10 @@ class LlamaCppModel(ReportsUsage):
         self._grammars: dict[str, Any] = {}
         self._lock = threading.Lock()
 
+    def distil_model_files(self) -> list[Path]:
+        """The GGUF file this model runs (what it costs on disk)."""
+        return [self.path]
+
     def __repr__(self) -> str:
         return f"LlamaCppModel(path={str(self.path)!r}, n_ctx={self.n_ctx}, n_threads={self.n_threads})"
 
