@@ -8,6 +8,8 @@ annotation changes, and usage is counted.
 from __future__ import annotations
 
 import json
+import subprocess
+from pathlib import Path
 
 import pytest
 import spacy
@@ -17,9 +19,11 @@ from distil.components.llm import collect_llm_report
 from distil.records import from_record
 
 from .backends import SCHEMA_BLOCKS, SCHEMA_LABELS
+from .conftest import distil_cli
 from .llm_support import load_config_text
 
 pytest.importorskip("llama_cpp")
+REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 
 EXAMPLES = {
@@ -118,3 +122,14 @@ def test_lazy_grammar_decodes_like_the_full_grammar() -> None:
     assert answers[True] == answers[False]
     for text in answers[True]:
         assert isinstance(json.loads(text), dict)
+
+
+def test_llama_cpp_notices_stay_off_stderr() -> None:
+    """llama.cpp's own notices (KV cache, buffers) go to the distil.llamacpp logger, not the terminal."""
+    result = subprocess.run(
+        [*distil_cli(), "run", str(REPO / "configs" / "ner_llm.cfg"), "Tim Cook visited Berlin.", "--llm.cache", "false"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "kv_cache" not in result.stderr and "llama_" not in result.stderr, result.stderr
+    assert "[ner] requests=1" in result.stderr, "the run report still prints"

@@ -13,6 +13,7 @@ in the KV cache). One instance serves requests one at a time.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from pathlib import Path
@@ -26,6 +27,35 @@ from ..protocol import Completion, LLMRequest, LLMResponse, TransportError
 from ..usage import ReportsUsage, Usage
 from .gguf import default_model_path
 from .lazy_grammar import greedy_with_grammar
+
+logger = logging.getLogger("distil.llamacpp")
+# ggml's levels (NONE 0, DEBUG 1, INFO 2, WARN 3, ERROR 4, CONT 5). Its warnings are notices about
+# settings (such as the sliding-window KV cache), not problems of the run: INFO, shown when asked for.
+_GGML_LEVELS = {4: logging.ERROR, 3: logging.INFO, 2: logging.DEBUG, 1: logging.DEBUG}
+# llama.cpp's C log callback, kept referenced so ctypes does not free it while llama.cpp holds it.
+_log_callback: Any = None
+
+
+def _route_llama_logs() -> None:
+    """Send llama.cpp's own log lines to the ``distil.llamacpp`` logger (errors at ERROR, warnings at INFO).
+
+    Even with ``verbose=False`` llama.cpp prints notices such as the sliding-window
+    KV-cache one on stderr each time a context is made, which clutters every run's
+    output; here they go through logging, where an application chooses what to see.
+    """
+    global _log_callback
+    if _log_callback is not None:
+        return
+    import llama_cpp
+
+    @llama_cpp.llama_log_callback  # type: ignore[misc]
+    def forward(level: int, text: bytes, user_data: Any) -> None:
+        message = text.decode("utf-8", errors="replace").rstrip()
+        if message:
+            logger.log(_GGML_LEVELS.get(level, logging.DEBUG), message)
+
+    _log_callback = forward
+    llama_cpp.llama_log_set(forward, None)
 
 
 class LlamaCppModel(ReportsUsage):
@@ -107,6 +137,7 @@ class LlamaCppModel(ReportsUsage):
                 from llama_cpp import Llama
             except ImportError as err:
                 raise ValueError("distil.LlamaCpp.v1 needs llama-cpp-python: pip install 'distil[llm]'") from err
+            _route_llama_logs()
             self._llm = Llama(
                 model_path=str(self.path),
                 n_ctx=self.n_ctx,
