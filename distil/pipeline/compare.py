@@ -135,10 +135,11 @@ def plot(rows: Sequence[Row], path: Path) -> None:
     fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 4.2), squeeze=False)
     for ax, task in zip(axes[0], tasks, strict=True):
         task_rows = [r for r in rows if r.task == task]
-        for r in task_rows:
+        # Labels alternate above and below their points, so neighbours with close scores stay readable.
+        for i, r in enumerate(sorted(task_rows, key=lambda row: row.score or 0.0)):
             x, y = max(r.docs_per_second, 1e-3), 100 * (r.score or 0.0)
             ax.scatter([x], [y], s=40)
-            ax.annotate(r.pipeline, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
+            ax.annotate(r.pipeline, (x, y), textcoords="offset points", xytext=(5, 5 if i % 2 else -11), fontsize=8)
         ax.set_xscale("log")
         ax.set_xlabel("documents per second (log)")
         ax.set_ylabel(f"{task_rows[0].metric} (%)")
