@@ -35,7 +35,9 @@ def test_smoke_workflow(project: str, tmp_path: Path) -> None:
     if not DATA.exists():
         pytest.skip(f"shared data not found at {DATA} (set DISTIL_DATA_DIR)")
     work = tmp_path / project
-    shutil.copytree(REPO / "projects" / project, work)
+    # Only the project as committed: a full run's outputs in a developer's checkout (git-ignored) must not leak in.
+    outputs = shutil.ignore_patterns("corpus", "annotations", "training", "pipelines", "packages", "metrics", "project.lock")
+    shutil.copytree(REPO / "projects" / project, work, ignore=outputs)
     task = TASK[project]
     overrides = {
         "data_dir": str(DATA),
