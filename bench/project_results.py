@@ -43,13 +43,15 @@ def num(value: Optional[float], digits: int = 1) -> str:
     return "–" if value is None else f"{value:,.{digits}f}"
 
 
-def task_report(name: str, task: str, root: Path) -> tuple[list[str], dict[str, float], list[tuple[int, float]]]:
-    """Markdown lines, RESULT figures and curve points of one project."""
+def task_report(
+    name: str, task: str, root: Path
+) -> tuple[list[str], dict[str, float], list[tuple[int, float]], Optional[float]]:
+    """Markdown lines, RESULT figures, curve points and the teacher's score (%) of one project."""
     compare = rows_of(root / name / "metrics" / "compare" / "compare.json", task)
     curve = rows_of(root / name / "metrics" / "curve" / "compare.json", task)
     lines = [f"### {name} ({task})", ""]
     if not compare:
-        return [*lines, "(no results: run the project's `all` workflow)", ""], {}, []
+        return [*lines, "(no results: run the project's `all` workflow)", ""], {}, [], None
     metric = next(iter(compare.values()))["metric"]
     lines += [
         f"| pipeline | {metric} | docs/s | p95 ms/doc | model MB | cost / 1k docs |",
@@ -78,9 +80,8 @@ def task_report(name: str, task: str, root: Path) -> tuple[list[str], dict[str, 
             f"Student with 20% reviewed vs teacher: {gain:+.1f} points, {speedup:,.0f}x documents per second "
             f"(target: ≥ 0 points at ≥ 100x): **{'met' if met else 'missed'}**.",
         ]
-        if points:
-            figures[f"{task}_teacher_score"] = 100 * teacher["score"]
-    return [*lines, ""], figures, points
+    teacher_score = 100 * teacher["score"] if teacher and teacher["score"] is not None else None
+    return [*lines, ""], figures, points, teacher_score
 
 
 def plot(curves: dict[str, tuple[list[tuple[int, float]], Optional[float]]], path: Path) -> None:
@@ -115,10 +116,10 @@ def main(argv: list[str]) -> None:
     results: dict[str, float] = {}
     curves: dict[str, tuple[list[tuple[int, float]], Optional[float]]] = {}
     for name, task in PROJECTS.items():
-        lines, figures, points = task_report(name, task, args.projects)
+        lines, figures, points, teacher_score = task_report(name, task, args.projects)
         print("\n".join(lines))
-        results.update({k: v for k, v in figures.items() if not k.endswith("_teacher_score")})
-        curves[name] = (points, figures.get(f"{task}_teacher_score"))
+        results.update(figures)
+        curves[name] = (points, teacher_score)
     if args.plot:
         plot(curves, args.plot)
         print(f"wrote {args.plot}")
