@@ -8,6 +8,12 @@ line); distil.NER.v1 runs through distil.LlamaCpp.v1 (JSON-schema grammar).
 The answer cache is off. Entity-level micro P/R/F1 (exact offsets and label).
 
     .venv/bin/python bench/llm_quality.py [--docs 200] [--threads 1]
+
+Levers are tried on the dev split, distil only, with task or model settings
+overridden as JSON (the numbers in docs/benchmarks.md came from such runs):
+
+    .venv/bin/python bench/llm_quality.py --split dev --docs 100 --distil-only \
+        --task '{"examples": "path/to/examples.jsonl"}' --model '{"repeat_penalty": 1.0}'
 """
 
 from __future__ import annotations
@@ -36,7 +42,10 @@ from distil.pipeline.config import read_config  # noqa: E402
 from distil.pipeline.io.conll import read_conll  # noqa: E402
 from distil.pipeline.io.conversion_report import ConversionReport  # noqa: E402
 
-WNUT_TEST = Path("/work/shared/data/wnut17/emerging.test.annotated")
+WNUT = {
+    "test": Path("/work/shared/data/wnut17/emerging.test.annotated"),
+    "dev": Path("/work/shared/data/wnut17/emerging.dev.conll"),
+}
 EXAMPLES = "distil:ner_wnut17.jsonl"
 
 
@@ -84,12 +93,14 @@ def spacy_llm_examples(path: Path) -> Path:
     return path
 
 
-def distil_pipeline(labels: dict[str, str], threads: int) -> Language:
+def distil_pipeline(
+    labels: dict[str, str], threads: int, task: dict[str, Any] | None = None, model: dict[str, Any] | None = None
+) -> Language:
     nlp = spacy.blank("en")
     nlp.add_pipe("llm", name="ner", config={
         "task": {"@llm_tasks": "distil.NER.v1", "schema": {"@misc": "distil.NERSchema.v1", "labels": labels},
-                 "examples": EXAMPLES},
-        "model": {"@llm_models": "distil.LlamaCpp.v1", "n_threads": threads, "n_ctx": 2048},
+                 "examples": EXAMPLES, **(task or {})},
+        "model": {"@llm_models": "distil.LlamaCpp.v1", "n_threads": threads, "n_ctx": 2048, **(model or {})},
     })
     return nlp
 
@@ -126,11 +137,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=200)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--split", choices=sorted(WNUT), default="test", help="WNUT-17 split (tune levers on dev)")
+    parser.add_argument("--distil-only", action="store_true", help="skip the spacy-llm baseline (no RESULT lines)")
+    parser.add_argument("--task", type=json.loads, default={}, help="JSON settings merged into distil.NER.v1")
+    parser.add_argument("--model", type=json.loads, default={}, help="JSON settings merged into distil.LlamaCpp.v1")
     args = parser.parse_args()
     nlp0 = spacy.blank("en")
-    gold = list(read_conll(WNUT_TEST, nlp0.vocab, ConversionReport()))[: args.docs]
+    gold = list(read_conll(WNUT[args.split], nlp0.vocab, ConversionReport()))[: args.docs]
     labels = label_descriptions()
     results = {}
+    if args.distil_only:
+        ours = distil_pipeline(labels, args.threads, args.task, args.model)
+        r = evaluate(ours, gold)
+        report = collect_llm_report(ours)
+        assert report is not None
+        counts = report.components[0].counts
+        print(f"{args.docs} WNUT-17 {args.split} sentences, distil.NER.v1 task {args.task} model {args.model}")
+        print(f"  P {r['p']:.3f} R {r['r']:.3f} F1 {r['f1']:.3f}  {r['docs_per_s']:.2f} docs/s  "
+              f"predicted {r['predicted']} gold {r['gold']}  mentions {counts.get('mentions', 0)} "
+              f"ungrounded {counts.get('ungrounded', 0)} failures {report.failures}")
+        return
     with tempfile.TemporaryDirectory() as tmp:
         baseline = spacy_llm_pipeline(labels, args.threads, spacy_llm_examples(Path(tmp) / "examples.jsonl"))
         results["spacy-llm spacy.NER.v3"] = evaluate(baseline, gold)
@@ -143,7 +169,7 @@ def main() -> None:
     assert report is not None
     print(report.format())
     base, mine = results["spacy-llm spacy.NER.v3"], results["distil.NER.v1"]
-    print(f"{args.docs} WNUT-17 test sentences, {args.threads} thread(s)")
+    print(f"{args.docs} WNUT-17 {args.split} sentences, {args.threads} thread(s)")
     for name, r in results.items():
         print(f"  {name:24s} P {r['p']:.3f} R {r['r']:.3f} F1 {r['f1']:.3f}  {r['docs_per_s']:.2f} docs/s")
     print(f"RESULT f1_vs_spacy_llm={mine['f1'] / base['f1'] if base['f1'] else float('inf'):.2f}")

@@ -12,7 +12,7 @@ prompt prefix is reused from the KV cache as in ``Llama.generate``.
 from __future__ import annotations
 
 import ctypes
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -27,9 +27,19 @@ def _prefix_len(llm: Any, tokens: list[int]) -> int:
 
 
 def greedy_with_grammar(
-    llm: Any, prompt: str, grammar: Any, max_tokens: int, repeat_penalty: float = 1.0, penalty_window: int = 64
+    llm: Any,
+    prompt: str,
+    grammar: Any,
+    max_tokens: int,
+    repeat_penalty: float = 1.0,
+    penalty_window: int = 64,
+    logit_bias: Optional[dict[int, float]] = None,
 ) -> tuple[str, int, int]:
-    """Complete ``prompt`` greedily under ``grammar``; returns (text, prompt tokens, completion tokens)."""
+    """Complete ``prompt`` greedily under ``grammar``; returns (text, prompt tokens, completion tokens).
+
+    ``logit_bias`` maps token ids to a value added to their logits before each
+    choice, as in OpenAI's API (a probe uses it to trade precision for recall).
+    """
     import llama_cpp
 
     tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
@@ -52,6 +62,8 @@ def greedy_with_grammar(
         data=full.ctypes.data_as(llama_cpp.llama_token_data_p), size=n_vocab, selected=-1, sorted=False
     )
     ids = np.arange(n_vocab, dtype=np.intc)
+    bias_ids = np.array(list(logit_bias or {}), dtype=np.intc)
+    bias_values = np.array(list((logit_bias or {}).values()), dtype=np.single)
     out: list[int] = []
     try:
         for _ in range(max_tokens):
@@ -60,6 +72,8 @@ def greedy_with_grammar(
                 seen = np.unique(np.array(out[-penalty_window:], dtype=np.intc))
                 values = logits[seen]
                 logits[seen] = np.where(values > 0, values / repeat_penalty, values * repeat_penalty)
+            if bias_ids.size:
+                logits[bias_ids] += bias_values
             token = int(np.argmax(logits))
             one[0].id, one[0].logit, one[0].p = token, float(logits[token]), 0.0  # type: ignore[assignment]
             one_array.size, one_array.selected = 1, -1
