@@ -56,6 +56,20 @@ def test_load_and_overrides(config: Path) -> None:
     assert [e.text for e in nlp2("Apple and Google").ents] == ["Google"]
 
 
+def test_misspelt_override_is_refused_and_arguments_pass(config: Path) -> None:
+    with pytest.raises(ConfigError, match=r"--paths\.orgs: \[paths\] has no setting 'orgs' \(it has: org\)"):
+        distil.load(config, overrides={"paths.orgs": "Google"})
+    # settings spaCy fills in, and arguments of a component block, are not in the file but are fine
+    nlp = distil.load(config, overrides={"nlp.batch_size": 7})
+    assert nlp.batch_size == 7
+    with pytest.raises(ConfigError, match="unexpected argument: 'nope'"):
+        distil.load(config, overrides={"components.ner.nope": 1})
+    result = run("run", str(config), "Apple", "--paths.orgs", "Google")
+    assert result.returncode != 0
+    assert b"has no setting 'orgs'" in result.stderr
+    assert b"Traceback" not in result.stderr
+
+
 def test_saved_pipeline_loads_with_spacy_load(config: Path, tmp_path: Path) -> None:
     nlp = distil.load(config)
     nlp.to_disk(tmp_path / "saved")
