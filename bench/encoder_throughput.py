@@ -149,9 +149,9 @@ def time_hf(task: str, model: Path, docs: list[Any], threads: int) -> float:
             for i in range(0, len(marked), 32):
                 enc = tokenizer(marked[i : i + 32], padding=True, truncation=True, max_length=manifest.max_length,
                                 return_tensors="pt")
-                h = torch.tensor([enc.char_to_token(k, c) or 0 for k, c in enumerate(heads[i : i + 32])])
-                t = torch.tensor([enc.char_to_token(k, c) or 0 for k, c in enumerate(tails[i : i + 32])])
-                net(enc["input_ids"], enc["attention_mask"], h, t).softmax(-1)
+                head_ids = torch.tensor([enc.char_to_token(k, c) or 0 for k, c in enumerate(heads[i : i + 32])])
+                tail_ids = torch.tensor([enc.char_to_token(k, c) or 0 for k, c in enumerate(tails[i : i + 32])])
+                net(enc["input_ids"], enc["attention_mask"], head_ids, tail_ids).softmax(-1)
     return time.perf_counter() - started
 
 

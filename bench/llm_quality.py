@@ -24,13 +24,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Iterable  # noqa: UP035 - spacy-llm inspects typing generics
+from typing import Any, Iterable, cast  # noqa: UP035 - spacy-llm inspects typing generics
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import spacy  # noqa: E402
 from llama_cpp import Llama  # noqa: E402
+from llama_cpp.llama_types import CreateCompletionResponse  # noqa: E402
 from spacy.language import Language  # noqa: E402
 from spacy.tokens import Doc  # noqa: E402
 from spacy_llm.registry import registry  # noqa: E402
@@ -62,7 +63,10 @@ class LlamaCppText:
         for group in prompts:
             out = []
             for prompt in group:
-                result = self.llm.create_completion(prompt, max_tokens=self.max_tokens, temperature=0.0, stop=["\n\n"])
+                result = cast(  # not streamed, so one response rather than an iterator of chunks
+                    CreateCompletionResponse,
+                    self.llm.create_completion(prompt, max_tokens=self.max_tokens, temperature=0.0, stop=["\n\n"]),
+                )
                 self.completion_tokens += result["usage"]["completion_tokens"]
                 out.append(result["choices"][0]["text"])
             yield out
@@ -161,7 +165,7 @@ def main() -> None:
         baseline = spacy_llm_pipeline(labels, args.threads, spacy_llm_examples(Path(tmp) / "examples.jsonl"))
         results["spacy-llm spacy.NER.v3"] = evaluate(baseline, gold)
         print("spacy-llm:", json.dumps(results["spacy-llm spacy.NER.v3"]), flush=True)
-        print(f"  completion tokens {baseline.get_pipe('ner')._model.completion_tokens}", flush=True)
+        print(f"  completion tokens {cast(Any, baseline.get_pipe('ner'))._model.completion_tokens}", flush=True)
     ours = distil_pipeline(labels, args.threads)
     results["distil.NER.v1"] = evaluate(ours, gold)
     print("distil:", json.dumps(results["distil.NER.v1"]), flush=True)

@@ -123,7 +123,7 @@ def corpus(task: str, directory: Path, n_train: int = 60, n_dev: int = 20) -> tu
 def tiny_settings(**changes: Any) -> Any:
     from distil.components.encoder.train.loop import TrainSettings
 
-    values = {"epochs": 6, "lr": 3e-3, "batch_size": 8, "max_length": 48, "seed": 0, "patience": 6, "warmup": 0.0,
+    values: dict[str, Any] = {"epochs": 6, "lr": 3e-3, "batch_size": 8, "max_length": 48, "seed": 0, "patience": 6, "warmup": 0.0,
               "freeze_embeddings": False, "head_lr_scale": 1.0}
     values.update(changes)
     return TrainSettings(**values)

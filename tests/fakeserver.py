@@ -67,6 +67,7 @@ class FakeOpenAIServer:
     @property
     def base_url(self) -> str:
         host, port = self._server.server_address[:2]
+        assert isinstance(host, str), "an AF_INET server's host is a str"
         return f"http://{host}:{port}/v1"
 
     def script(self, *faults: Fault) -> None:

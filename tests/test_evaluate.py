@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from typing import cast
 
 import pytest
 import spacy
@@ -24,7 +25,7 @@ from distil.annotations import (
 from distil.pipeline.evaluate import evaluate
 from distil.pipeline.scoring import score_categories, score_entities
 from distil.records import from_record
-from distil.schemas import RelationLabelSpec, RELSchema, TextCatSchema
+from distil.schemas import LabelSpec, RelationLabelSpec, RELSchema, TextCatSchema
 
 CAT_LABELS = ["card", "transfer", "other"]
 KEYWORDS = {"card": "card", "transfer": "transfer"}
@@ -36,7 +37,7 @@ class KeywordCats:
     distil_task = "textcat"
 
     def __init__(self) -> None:
-        self.schema = TextCatSchema(labels=[{"name": name} for name in CAT_LABELS], exclusive=True)
+        self.schema = TextCatSchema(labels=tuple(LabelSpec(name=name) for name in CAT_LABELS), exclusive=True)
 
     def __call__(self, doc: Doc) -> Doc:
         label = next((KEYWORDS[t.lower_] for t in doc if t.lower_ in KEYWORDS), "other")
@@ -49,11 +50,11 @@ class PairRelations:
     distil_task = "rel"
 
     def __init__(self) -> None:
-        self.schema = RELSchema(labels=[
+        self.schema = RELSchema(labels=(
             RelationLabelSpec(name="works_for", head=("PERSON",), tail=("ORG",)),
             RelationLabelSpec(name="based_in", head=("ORG",), tail=("GPE",)),
             RelationLabelSpec(name="sibling", head=("PERSON",), tail=("PERSON",), symmetric=True),
-        ])
+        ))
 
     def __call__(self, doc: Doc) -> Doc:
         rules = {("PERSON", "ORG"): "works_for", ("ORG", "GPE"): "based_in", ("PERSON", "PERSON"): "sibling"}
@@ -336,7 +337,7 @@ def test_latency_docs_run_one_at_a_time_and_are_not_rerun() -> None:
     if not Language.has_factory("test_latency_counter"):
         Language.factory("test_latency_counter", func=lambda nlp, name: _CountingComponent())
     nlp = spacy.blank("en")
-    counter = nlp.add_pipe("test_latency_counter")
+    counter = cast(_CountingComponent, nlp.add_pipe("test_latency_counter"))
     golds = [nlp.make_doc(f"text {i}") for i in range(10)]
     report = evaluate(nlp, golds, latency_docs=3, batch_size=64, gold_entities=False)
     assert sum(counter.calls) == 10, "every document runs exactly once"

@@ -18,8 +18,10 @@ def test_text_file_lines_with_bad_bytes_and_empty_lines(tmp_path: Path) -> None:
     path.write_bytes(b"first doc\n\n\xff\xfe broken\r\nsecond doc\n   \n")
     items = list(read_texts(path))
     assert [type(i) for i in items] == [TextItem, Skip, Skip, TextItem, Skip]
-    assert items[0].text == "first doc" and items[3].text == "second doc" and items[3].line == 4
-    assert "invalid UTF-8" in items[2].reason and str(items[2]).startswith(f"{path}:3:")
+    first, bad, second = items[0], items[2], items[3]
+    assert isinstance(first, TextItem) and isinstance(bad, Skip) and isinstance(second, TextItem)
+    assert first.text == "first doc" and second.text == "second doc" and second.line == 4
+    assert "invalid UTF-8" in bad.reason and str(bad).startswith(f"{path}:3:")
 
 
 def test_jsonl_keeps_extra_fields_and_reports_bad_records(tmp_path: Path) -> None:

@@ -44,7 +44,7 @@ def test_configurable_columns(nlp, tmp_path):
     path = tmp_path / "renamed.csv"
     path.write_text("id,intent_name,utterance\n1,greeting,hi there\n2,goodbye,see you\n", encoding="utf-8")
     docs = list(read_csv(path, nlp, ConversionReport(), text_column="utterance", label_column="intent_name"))
-    assert [(doc.text, max(doc.cats, key=doc.cats.get)) for doc in docs] == [("hi there", "greeting"), ("see you", "goodbye")]
+    assert [(doc.text, max(doc.cats, key=lambda label: doc.cats[label])) for doc in docs] == [("hi there", "greeting"), ("see you", "goodbye")]
     with pytest.raises(ConversionError, match="no label column 'nope'"):
         list(read_csv(path, nlp, ConversionReport(), text_column="utterance", label_column="nope"))
 

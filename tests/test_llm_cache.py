@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 import pytest
@@ -111,9 +112,10 @@ def test_concurrent_writers_threads_and_processes(tmp_path: Path) -> None:
     path = str(tmp_path / "cache.sqlite")
     threads = [threading.Thread(target=_write_many, args=(path, f"t{t}", 50)) for t in range(4)]
     procs = [multiprocessing.get_context("spawn").Process(target=_write_many, args=(path, f"p{p}", 50)) for p in range(2)]
-    for worker in [*threads, *procs]:
+    workers: list[threading.Thread | BaseProcess] = [*threads, *procs]
+    for worker in workers:
         worker.start()
-    for worker in [*threads, *procs]:
+    for worker in workers:
         worker.join(timeout=120)
     assert all(p.exitcode == 0 for p in procs)
     cache = ResponseCache(path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 import spacy
@@ -26,7 +27,7 @@ pytest.importorskip("llama_cpp")
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 
-EXAMPLES = {
+EXAMPLES: dict[str, list[dict[str, Any]]] = {
     "ner": [
         {"text": "Yesterday Maria Lopez flew from Madrid to meet the Netflix team.",
          "entities": [{"start": 10, "end": 21, "label": "person", "text": "Maria Lopez"},
@@ -91,7 +92,7 @@ def test_all_three_tasks_in_process(nlp: Language) -> None:
 
 
 def test_relations_on_given_entities_leave_them_alone(nlp: Language) -> None:
-    rel = nlp.get_pipe("rel")
+    rel = cast(Any, nlp.get_pipe("rel"))  # spacy-llm's LLMWrapper: its task and model
     record = {"text": "Sundar Pichai is the CEO of Google in Mountain View.",
               "entities": [{"start": 0, "end": 13, "label": "person", "text": "Sundar Pichai"},
                            {"start": 28, "end": 34, "label": "corporation", "text": "Google"},

@@ -11,12 +11,13 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from spacy.language import Language
 
 from distil.annotations import EntityPrediction, write_entities
-from distil.components.llm import collect_llm_report
+from distil.components.llm import OpenAIModel, collect_llm_report
 from distil.pipeline.config import ConfigError
 
 from .fakeserver import FakeOpenAIServer, Fault, distil_responder
@@ -33,8 +34,8 @@ def build(server: FakeOpenAIServer, tmp_path: Path, task: str = "ner", extra: st
     return load_config_text(llm_config(task, openai_block(server.base_url, extra)), tmp_path / "llm.cfg")
 
 
-def model_of(nlp: Language, name: str = "ner"):
-    return nlp.get_pipe(name)._model
+def model_of(nlp: Language, name: str = "ner") -> OpenAIModel:
+    return cast(Any, nlp.get_pipe(name))._model
 
 
 def test_batch_goes_out_concurrently_and_in_order(server: FakeOpenAIServer, tmp_path: Path) -> None:

@@ -183,7 +183,9 @@ def test_examples_from_jsonl_and_docbin_render_in_the_prompt(tmp_path: Path) -> 
     jsonl.write_text(json.dumps(record) + "\n")
     nlp = spacy.blank("en")
     doc = nlp.make_doc(text)
-    doc.ents = [doc.char_span(0, 11, "person"), doc.char_span(16, 25, "creative-work")]
+    person, work = doc.char_span(0, 11, "person"), doc.char_span(16, 25, "creative-work")
+    assert person is not None and work is not None
+    doc.ents = [person, work]
     DocBin(docs=[doc], store_user_data=True).to_disk(tmp_path / "ex.spacy")
     for path in (jsonl, tmp_path / "ex.spacy"):
         prompt = make_ner_task(NER_SCHEMA, examples=str(path))._prompt("New text.")

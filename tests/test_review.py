@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from spacy.language import Language
@@ -16,7 +17,7 @@ from distil.records import DocRecord, dumps
 
 from .conftest import distil_cli
 
-RECORDS = [
+RECORDS: list[dict[str, Any]] = [
     {
         "text": "Tim Cook runs Apple in Cupertino.",
         "entities": [
@@ -49,8 +50,8 @@ RECORDS = [
 ]
 
 
-@pytest.fixture()
-def annotations(tmp_path: Path, nlp: Language) -> Path:
+@pytest.fixture(name="annotations")
+def annotations_dir(tmp_path: Path, nlp: Language) -> Path:
     out = tmp_path / "annotations"
     (out / "docs").mkdir(parents=True)
     records = [DocRecord.model_validate({**r, "meta": {**r["meta"], "key": text_key(r["text"])}}) for r in RECORDS]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import spacy
 from spacy.language import Language
@@ -49,7 +50,7 @@ def test_simulated_review_replaces_least_confident_with_gold(tmp_path: Path, nlp
     gold = _gold(nlp)
     teacher = tmp_path / "teacher"
     (teacher / "docs").mkdir(parents=True)
-    records = [
+    records: list[dict[str, Any]] = [
         {"text": "Apple hired Tim.", "entities": [{"start": 12, "end": 15, "label": "ORG", "text": "Tim", "score": 0.9}]},
         {"text": "Google bought Fitbit.",
          "entities": [{"start": 14, "end": 20, "label": "ORG", "text": "Fitbit", "score": 0.3}]},
