@@ -65,6 +65,29 @@ def test_changed_prompt_or_model_misses(server: FakeOpenAIServer, tmp_path: Path
     assert len(server.requests) == 3
 
 
+def test_evaluate_and_compare_can_bypass_the_cache(server: FakeOpenAIServer, tmp_path: Path) -> None:
+    import spacy
+
+    from distil.pipeline.compare import compare_one
+    from distil.pipeline.evaluate import evaluate
+
+    cache = tmp_path / "cache.sqlite"
+    nlp = load_config_text(cached_config(server, cache), tmp_path / "a.cfg")
+    gold = spacy.blank("en")("Alice Smith went to Paris.")
+    evaluate(nlp, [gold])
+    assert len(server.requests) == 1
+    cached = evaluate(nlp, [gold])  # the default: the cache answers, and the report says so
+    assert len(server.requests) == 1
+    assert any("1 answer(s) came from the LLM response cache" in note for note in cached.notes)
+    fresh = evaluate(nlp, [gold], response_cache=False)
+    assert len(server.requests) == 2
+    assert not any("response cache" in note for note in fresh.notes)
+    compare_one("teacher", nlp, [gold], latency_docs=0)  # compare's default: no cache
+    assert len(server.requests) == 3
+    nlp("Alice Smith went to Paris.")  # the cache is back on afterwards
+    assert len(server.requests) == 3
+
+
 def test_failed_answers_are_not_cached(server: FakeOpenAIServer, tmp_path: Path) -> None:
     from .fakeserver import Fault
 

@@ -64,10 +64,20 @@ def compare_one(
     semeval_official: bool = False,
     latency_docs: int = 20,
     batch_size: int = 64,
+    response_cache: bool = False,
 ) -> tuple[list[Row], EvalReport]:
-    """Evaluate one pipeline and turn its report into rows (one per task)."""
+    """Evaluate one pipeline and turn its report into rows (one per task).
+
+    LLM response caches are off unless ``response_cache``: a comparison is
+    about speed and cost as much as accuracy.
+    """
     report = evaluate(
-        nlp, golds, semeval_official=semeval_official, batch_size=batch_size, latency_docs=latency_docs
+        nlp,
+        golds,
+        semeval_official=semeval_official,
+        batch_size=batch_size,
+        latency_docs=latency_docs,
+        response_cache=response_cache,
     )
     p95 = report.speed.get("p95_latency_ms")
     size = model_size_bytes(nlp)

@@ -15,6 +15,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -26,7 +27,7 @@ from ..annotations import EntityPrediction, write_entities
 from ..records import META_KEY
 from ..schemas import RELSchema, TextCatSchema
 from .batch import DocError, process
-from .parts import component_parts
+from .parts import component_parts, response_caches_off
 from .scoring import OTHER, directed_label, score_categories, score_entities, score_relations, score_semeval
 from .tasks import pipeline_tasks
 from .usage import collect_usage
@@ -118,6 +119,10 @@ def _symmetric_labels(nlp: Language, names: Sequence[str]) -> set[str]:
     return out
 
 
+def _cache_hits(nlp: Language) -> int:
+    return sum(int(figures.get("cache_hits") or 0) for figures in collect_usage(nlp).values())
+
+
 def _with_gold_entities(nlp: Language, gold: Doc) -> Doc:
     doc = nlp.make_doc(gold.text)
     write_entities(doc, [EntityPrediction(e.start_char, e.end_char, e.label_) for e in gold.ents], overlap="longest")
@@ -163,6 +168,7 @@ def evaluate(
     semeval_official: bool = False,
     batch_size: int = 64,
     latency_docs: int = 0,
+    response_cache: bool = True,
 ) -> EvalReport:
     """Run ``nlp`` over the texts of ``gold_docs`` and score every task it performs.
 
@@ -174,7 +180,10 @@ def evaluate(
     first K documents go through the pipeline one at a time, each timed (the
     latency an application calling ``nlp(text)`` sees, ``p50_latency_ms`` and
     ``p95_latency_ms``), and throughput is measured on the batched rest, so a
-    response cache warmed by the first pass cannot inflate it. Raises
+    response cache warmed by the first pass cannot inflate it. With
+    ``response_cache=False`` LLM components answer without their response
+    cache, so answers an earlier run stored cannot make speed and cost look
+    better than they are; otherwise cache hits are reported in a note. Raises
     ``ValueError`` when ``gold_docs`` is empty or the pipeline performs no
     known task.
     """
@@ -206,15 +215,18 @@ def evaluate(
 
     single = min(max(latency_docs, 0), len(golds))
     latencies: list[float] = []
-    for index in range(single):
+    hits_before = _cache_hits(nlp)
+    with nullcontext() if response_cache else response_caches_off(nlp):
+        for index in range(single):
+            start = time.perf_counter()
+            for _, result in process(nlp, [index], lambda i: inputs[i], batch_size=1):
+                collect(index, result)
+            latencies.append(time.perf_counter() - start)
         start = time.perf_counter()
-        for _, result in process(nlp, [index], lambda i: inputs[i], batch_size=1):
+        for index, result in process(nlp, range(single, len(golds)), lambda i: inputs[i], batch_size=batch_size):
             collect(index, result)
-        latencies.append(time.perf_counter() - start)
-    start = time.perf_counter()
-    for index, result in process(nlp, range(single, len(golds)), lambda i: inputs[i], batch_size=batch_size):
-        collect(index, result)
-    seconds = time.perf_counter() - start
+        seconds = time.perf_counter() - start
+    cache_hits = _cache_hits(nlp) - hits_before
     timed = predictions[single:]
     if not timed:
         # Everything ran one at a time: the throughput is that of the single-document pass.
@@ -244,6 +256,11 @@ def evaluate(
     report.failures = dict(sorted(failures.items()))
     report.usage = collect_usage(nlp)
 
+    if cache_hits:
+        report.notes.append(
+            f"{cache_hits} answer(s) came from the LLM response cache: speed and cost are not the model's "
+            f"(switch the cache off to measure them)"
+        )
     pairs = list(zip(predictions, golds, strict=True))
     if use_gold_ents:
         report.notes.append("gold entities were given to the pipeline; entities are not scored")

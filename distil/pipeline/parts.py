@@ -1,6 +1,7 @@
 """The objects a pipeline component is made of, where optional hooks live.
 
-distil's hooks (``distil_task``, ``distil_usage()``, ``distil_model_files()``)
+distil's hooks (``distil_task``, ``distil_usage()``, ``distil_model_files()``,
+``distil_use_cache()``)
 may sit on the component itself or, for spacy-llm's ``llm`` component, on the
 task or model object it wraps. Commands look them up through
 :func:`component_parts`, so application-facing code needs no backend-specific
@@ -10,6 +11,7 @@ branches.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,3 +45,20 @@ def model_size_bytes(nlp: Language) -> int:
     """Bytes on disk of the weight files the pipeline runs (each file once; 0 if none reported)."""
     files = {f.resolve() for paths in model_files(nlp).values() for f in paths}
     return sum(f.stat().st_size for f in files if f.exists())
+
+
+@contextmanager
+def response_caches_off(nlp: Language) -> Iterator[None]:
+    """Within the block, components that keep a response cache (the LLM models) answer without it."""
+    switched = []
+    for _, pipe in nlp.pipeline:
+        for part in component_parts(pipe):
+            switch = getattr(part, "distil_use_cache", None)
+            if callable(switch):
+                switch(False)
+                switched.append(switch)
+    try:
+        yield
+    finally:
+        for switch in switched:
+            switch(True)

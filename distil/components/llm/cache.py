@@ -84,6 +84,24 @@ class ResponseCache:
         return f"ResponseCache({str(self.path)!r})"
 
 
+class UsesResponseCache:
+    """Mixin for models with an optional ``cache``: lets commands switch it off for a timed run.
+
+    ``distil compare`` measures speed and cost; answers served from a cache an
+    earlier run filled would make a model look free and instant.
+    """
+
+    cache: Optional[ResponseCache]
+    _parked_cache: Optional[ResponseCache] = None
+
+    def distil_use_cache(self, enabled: bool) -> None:
+        """Switch this model's response cache off (``False``) or back on (``True``)."""
+        if not enabled and self.cache is not None:
+            self._parked_cache, self.cache = self.cache, None
+        elif enabled and self._parked_cache is not None:
+            self.cache, self._parked_cache = self._parked_cache, None
+
+
 @registry.llm_misc("distil.ResponseCache.v1")
 def make_response_cache(path: str = DEFAULT_CACHE_PATH, enabled: bool = True) -> Optional[ResponseCache]:
     """The answer cache for a distil LLM model; ``enabled = false`` switches it off."""

@@ -24,6 +24,9 @@ def compare_command(
     semeval_official: bool = typer.Option(False, "--semeval-official", help="Rank relations by the SemEval measure."),
     latency_docs: int = typer.Option(20, "--latency-docs", min=0, help="Docs timed one by one for p95 latency."),
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="Batch size of the throughput run."),
+    cache: bool = typer.Option(
+        False, "--cache/--no-cache", help="Let LLM components answer from their response cache (speed and cost then lie)."
+    ),
 ) -> None:
     """Evaluate several pipelines on the same gold Docs and write one comparison table and plot.
 
@@ -32,6 +35,8 @@ def compare_command(
     one process: the first --latency-docs documents one at a time (p95
     latency), the rest in batches (throughput); all of them are scored.
     Cost comes from components that report it (LLM price per 1k tokens).
+    LLM response caches are off unless --cache is given: answers stored by an
+    earlier run would make a model look free and instant.
 
     Example: distil compare --gold test.spacy --output compare/ teacher=configs/ner_llm.cfg student=configs/ner_encoder.cfg configs/ner_rules.cfg
     """
@@ -56,7 +61,13 @@ def compare_command(
         try:
             nlp = load_pipeline(path)
             new_rows, report = compare_one(
-                name, nlp, golds, semeval_official=semeval_official, latency_docs=latency_docs, batch_size=batch_size
+                name,
+                nlp,
+                golds,
+                semeval_official=semeval_official,
+                latency_docs=latency_docs,
+                batch_size=batch_size,
+                response_cache=cache,
             )
         except (ConfigError, ValueError) as err:
             raise fail(f"{name}: {err}") from None

@@ -37,11 +37,16 @@ def evaluate_command(
     latency_docs: int = typer.Option(
         0, "--latency-docs", min=0, help="Run the first N docs one at a time and report p50/p95 latency per doc."
     ),
+    cache: bool = typer.Option(
+        True, "--cache/--no-cache", help="Let LLM components answer from their response cache (a note counts the hits)."
+    ),
 ) -> None:
     """Score a pipeline on gold documents: P/R/F per task and label, speed, failures.
 
     Entities, categories and relations are scored for each task the pipeline
-    performs. Config overrides go after the options, spaCy style.
+    performs. Config overrides go after the options, spaCy style. Answers
+    from an LLM response cache make the speed and cost figures meaningless: a
+    note says how many there were; --no-cache measures the model itself.
 
     Example: distil evaluate configs/ner_rules.cfg wnut_test.spacy --output report.json --limit 500
     """
@@ -66,6 +71,7 @@ def evaluate_command(
             semeval_official=semeval_official,
             batch_size=batch_size,
             latency_docs=latency_docs,
+            response_cache=cache,
         )
     except ValueError as err:
         raise fail(str(err)) from None

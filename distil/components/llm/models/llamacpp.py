@@ -22,7 +22,7 @@ from typing import Any, Iterable, Optional  # noqa: UP035 - spacy-llm inspects t
 from spacy_llm.registry import registry
 
 from ..ask import resolve
-from ..cache import ResponseCache
+from ..cache import ResponseCache, UsesResponseCache
 from ..protocol import Completion, LLMRequest, LLMResponse, TransportError
 from ..usage import ReportsUsage, Usage
 from .gguf import default_model_path
@@ -58,7 +58,7 @@ def _route_llama_logs() -> None:
     llama_cpp.llama_log_set(forward, None)
 
 
-class LlamaCppModel(ReportsUsage):
+class LlamaCppModel(ReportsUsage, UsesResponseCache):
     """The model callable spacy-llm's ``llm`` component runs; see the module docstring."""
 
     def __init__(

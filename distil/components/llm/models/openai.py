@@ -26,7 +26,7 @@ import httpx
 from spacy_llm.registry import registry
 
 from ..ask import resolve
-from ..cache import ResponseCache
+from ..cache import ResponseCache, UsesResponseCache
 from ..protocol import Completion, LLMRequest, LLMResponse, TransportError
 from ..usage import ReportsUsage, Usage
 
@@ -51,7 +51,7 @@ def parse_retry_after(value: Optional[str]) -> Optional[float]:
     return max(0.0, when.timestamp() - time.time())
 
 
-class OpenAIModel(ReportsUsage):
+class OpenAIModel(ReportsUsage, UsesResponseCache):
     """The model callable spacy-llm's ``llm`` component runs; see the module docstring."""
 
     def __init__(
