@@ -11,10 +11,10 @@ Entity-level micro P/R/F1 on the first N WNUT-17 sentences.
 
     .venv/bin/python bench/ner_inline_probe.py --split dev --docs 100 --bias 3
 
-Measured 2026-11-26 (docs/benchmarks.md): greedy never opens a mention
-(F1 0.0 on 15 dev sentences); with a bias of +3 or +6 it marks words
-indiscriminately (F1 0.06-0.07). The base model gives no useful signal for
-"a mention starts here", so this format stays a probe.
+Measured 2026-11-26 on 15 dev sentences (docs/benchmarks.md): greedy marks
+one span, and no correct one (F1 0.0); a bias of +3 marks 15, none correct;
++6 marks 121 (F1 0.015). The base model gives no useful signal for "a
+mention starts here", so this format stays a probe.
 """
 
 from __future__ import annotations
