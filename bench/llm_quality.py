@@ -123,6 +123,13 @@ def spans(doc: Doc) -> set[tuple[int, int, str]]:
     return {(e.start_char, e.end_char, e.label_.lower()) for e in doc.ents}
 
 
+def prf(tp: int, n_pred: int, n_gold: int) -> tuple[float, float, float]:
+    """Micro precision, recall and F1 from counts (0.0 where undefined)."""
+    precision = tp / n_pred if n_pred else 0.0
+    recall = tp / n_gold if n_gold else 0.0
+    return precision, recall, 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+
+
 def evaluate(nlp: Language, gold: list[Doc]) -> dict[str, Any]:
     started = time.perf_counter()
     predicted = [nlp(doc.text) for doc in gold]
@@ -130,9 +137,7 @@ def evaluate(nlp: Language, gold: list[Doc]) -> dict[str, Any]:
     tp = sum(len(spans(p) & spans(g)) for p, g in zip(predicted, gold, strict=True))
     n_pred = sum(len(spans(p)) for p in predicted)
     n_gold = sum(len(spans(g)) for g in gold)
-    precision = tp / n_pred if n_pred else 0.0
-    recall = tp / n_gold if n_gold else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    precision, recall, f1 = prf(tp, n_pred, n_gold)
     return {"p": precision, "r": recall, "f1": f1, "docs_per_s": len(gold) / elapsed, "seconds": elapsed,
             "predicted": n_pred, "gold": n_gold}
 

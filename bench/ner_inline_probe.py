@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 import spacy  # noqa: E402
 from llama_cpp import Llama, LlamaGrammar  # noqa: E402
-from llm_quality import EXAMPLES, WNUT, label_descriptions, spans  # noqa: E402
+from llm_quality import EXAMPLES, WNUT, label_descriptions, prf, spans  # noqa: E402
 from spacy.tokens import Doc  # noqa: E402
 
 from distil.components.llm.examples import load_examples  # noqa: E402
@@ -108,9 +108,7 @@ def main() -> None:
         if args.show:
             print(text.rstrip())
     elapsed = time.perf_counter() - started
-    p = tp / n_pred if n_pred else 0.0
-    r = tp / n_gold if n_gold else 0.0
-    f1 = 2 * p * r / (p + r) if p + r else 0.0
+    p, r, f1 = prf(tp, n_pred, n_gold)
     print(f"{args.docs} WNUT-17 {args.split} sentences, bias {args.bias}: P {p:.3f} R {r:.3f} F1 {f1:.3f} "
           f"predicted {n_pred} gold {n_gold} {args.docs / elapsed:.2f} docs/s, {generated} generated tokens")
     print(f"RESULT inline_f1={f1:.3f}")

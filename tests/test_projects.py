@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import srsly
 
 from .conftest import REPO
 
@@ -36,7 +37,8 @@ def test_smoke_workflow(project: str, tmp_path: Path) -> None:
         pytest.skip(f"shared data not found at {DATA} (set DISTIL_DATA_DIR)")
     work = tmp_path / project
     # Only the project as committed: a full run's outputs in a developer's checkout (git-ignored) must not leak in.
-    outputs = shutil.ignore_patterns("corpus", "annotations", "training", "pipelines", "packages", "metrics", "project.lock")
+    project_dirs = srsly.read_yaml(REPO / "projects" / project / "project.yml")["directories"]
+    outputs = shutil.ignore_patterns(*project_dirs, "project.lock")
     shutil.copytree(REPO / "projects" / project, work, ignore=outputs)
     task = TASK[project]
     overrides = {

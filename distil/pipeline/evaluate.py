@@ -119,8 +119,8 @@ def _symmetric_labels(nlp: Language, names: Sequence[str]) -> set[str]:
     return out
 
 
-def _cache_hits(nlp: Language) -> int:
-    return sum(int(figures.get("cache_hits") or 0) for figures in collect_usage(nlp).values())
+def _cache_hits(usage: dict[str, dict[str, Any]]) -> int:
+    return sum(int(figures.get("cache_hits") or 0) for figures in usage.values())
 
 
 def _with_gold_entities(nlp: Language, gold: Doc) -> Doc:
@@ -215,7 +215,7 @@ def evaluate(
 
     single = min(max(latency_docs, 0), len(golds))
     latencies: list[float] = []
-    hits_before = _cache_hits(nlp)
+    hits_before = _cache_hits(collect_usage(nlp))  # usage counters accumulate over the pipeline's life
     with nullcontext() if response_cache else response_caches_off(nlp):
         for index in range(single):
             start = time.perf_counter()
@@ -226,7 +226,6 @@ def evaluate(
         for index, result in process(nlp, range(single, len(golds)), lambda i: inputs[i], batch_size=batch_size):
             collect(index, result)
         seconds = time.perf_counter() - start
-    cache_hits = _cache_hits(nlp) - hits_before
     timed = predictions[single:]
     if not timed:
         # Everything ran one at a time: the throughput is that of the single-document pass.
@@ -255,11 +254,11 @@ def evaluate(
     failures: Counter[str] = Counter(f.kind for doc in predictions for f in doc._.failures)
     report.failures = dict(sorted(failures.items()))
     report.usage = collect_usage(nlp)
-
+    cache_hits = _cache_hits(report.usage) - hits_before
     if cache_hits:
         report.notes.append(
             f"{cache_hits} answer(s) came from the LLM response cache: speed and cost are not the model's "
-            f"(switch the cache off to measure them)"
+            f"(measure them with the cache off: --no-cache, or response_cache=False from Python)"
         )
     pairs = list(zip(predictions, golds, strict=True))
     if use_gold_ents:
