@@ -9,6 +9,7 @@ schema fails loudly, naming the offending labels.
 
 from __future__ import annotations
 
+from .errors import DistilError
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal, Union
 
@@ -19,7 +20,7 @@ TaskName = Literal["ner", "textcat", "rel"]
 TASKS: tuple[TaskName, ...] = ("ner", "textcat", "rel")
 
 
-class SchemaError(ValueError):
+class SchemaError(DistilError, ValueError):
     """A schema, or a component checked against one, is invalid."""
 
 

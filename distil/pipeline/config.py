@@ -7,6 +7,7 @@ behaves the same from Python and from the command line.
 
 from __future__ import annotations
 
+from ..errors import DistilError
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -20,7 +21,7 @@ from thinc.api import Config
 from ..schemas import SchemaError
 
 
-class ConfigError(ValueError):
+class ConfigError(DistilError, ValueError):
     """A pipeline config could not be read or built; the message names the file and the problem."""
 
 

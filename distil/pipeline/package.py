@@ -7,6 +7,7 @@ components copy their model files into the pipeline directory on ``to_disk``.
 
 from __future__ import annotations
 
+from ..errors import DistilError
 import json
 import shutil
 import subprocess
@@ -21,7 +22,7 @@ from ..about import __version__
 from .config import load_pipeline
 
 
-class PackageError(RuntimeError):
+class PackageError(DistilError, RuntimeError):
     """The package could not be built; the message says which step failed."""
 
 

@@ -10,6 +10,7 @@ agreement between model and reviewer per label (the reviewer taken as gold).
 
 from __future__ import annotations
 
+from ..errors import DistilError
 import json
 import os
 from collections import Counter
@@ -33,7 +34,7 @@ Order = Literal["uncertainty", "input"]
 REJECT = "reject"
 
 
-class ReviewError(ValueError):
+class ReviewError(DistilError, ValueError):
     """A review file or annotation set could not be used; the message names the file and problem."""
 
 

@@ -10,6 +10,7 @@ torch agreement. ``torch/`` keeps the fine-tuned checkpoint so that
 
 from __future__ import annotations
 
+from ...errors import DistilError
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,7 +29,7 @@ PRECISIONS = tuple(ONNX_FILES)
 PathLike = Union[str, Path]
 
 
-class ModelDirError(ValueError):
+class ModelDirError(DistilError, ValueError):
     """A model directory is missing, incomplete or for another task."""
 
 

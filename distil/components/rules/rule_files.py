@@ -10,6 +10,7 @@ again during ``spacy.load`` it sees the mark and leaves the rules to
 
 from __future__ import annotations
 
+from ...errors import DistilError
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing_extensions import Self
 META_KEY = "distil_rules"
 
 
-class RuleFileError(ValueError):
+class RuleFileError(DistilError, ValueError):
     """A rule or pattern file (or inline rule) is malformed; the message names the file and line."""
 
 

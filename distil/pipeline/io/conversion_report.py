@@ -10,6 +10,7 @@ documents already converted are not silently mixed with holes.
 
 from __future__ import annotations
 
+from ...errors import DistilError
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from .texts import Skip
 MAX_LABELS_SHOWN = 20
 
 
-class ConversionError(ValueError):
+class ConversionError(DistilError, ValueError):
     """A conversion could not go on; the message names the file and line where it can."""
 
 

@@ -8,6 +8,7 @@ failures survive.
 
 from __future__ import annotations
 
+from ...errors import DistilError
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -20,7 +21,7 @@ from spacy.vocab import Vocab
 from ...records import dumps, from_record, to_record
 
 
-class CorpusError(ValueError):
+class CorpusError(DistilError, ValueError):
     """A corpus file could not be read; the message names the file and line."""
 
 
