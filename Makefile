@@ -6,21 +6,32 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.distil-installed
 DISTIL := $(VENV)/bin/distil
+# llama-cpp-python is compiled here, with explicit flags (tools/llama-wheel.sh):
+# portable x86-64 AVX2 by default, never -march=native; set CMAKE_ARGS to
+# override (e.g. CMAKE_ARGS="-DGGML_NATIVE=ON" for a build tuned to this CPU
+# only). Wheels are kept in LLAMA_WHEEL_DIR (default .wheels/), keyed by
+# version, flags, compiler, architecture and Python.
+LLAMA_CPP_VERSION ?= 0.3.36
+LLAMA_WHEEL := LLAMA_CPP_VERSION=$(LLAMA_CPP_VERSION) tools/llama-wheel.sh $(PY)
 
 .PHONY: install demo test lint smoke-projects clean
 
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): setup.cfg pyproject.toml tools/llama-wheel.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	# torch first and pinned: an unpinned torch (pulled by transformers or
 	# sentence-transformers) would fetch a multi-GB CUDA build.
 	$(PIP) install --quiet torch==2.13.0
-	# llama-cpp-python compiles llama.cpp (several minutes on 2 cores, once;
-	# pip caches the wheel).
+	# llama.cpp compiles once per key (about 5 minutes on 2 cores), before the
+	# extras so that pip finds llama-cpp-python installed and never builds its own.
+	$(LLAMA_WHEEL)
 	$(PIP) install --quiet -e ".[dev,llm,train]"
 	touch $(STAMP)
 
+# The wheel script runs every time (a no-op when the installed build matches):
+# a changed CMAKE_ARGS or LLAMA_CPP_VERSION reinstalls even with the stamp fresh.
 install: $(STAMP)
+	@$(LLAMA_WHEEL)
 
 DEMO_TEXTS := "Apple hired Tim Cook in Cupertino. I lost my card yesterday, please block it." \
 	"Sundar Pichai is the CEO of Google, which is based in Mountain View." \
@@ -29,13 +40,17 @@ DEMO_TEXTS := "Apple hired Tim Cook in Cupertino. I lost my card yesterday, plea
 # The embedded LLM pipeline (Gemma 3 270M in process): offline, no API key. Then
 # the same texts through the rules backend: a config swap, the same records.
 demo: install
+	@$(DISTIL) doctor >/dev/null || $(DISTIL) doctor
 	@echo "== configs/all_llm.cfg (embedded LLM: entities, relations, categories)"
 	$(DISTIL) run configs/all_llm.cfg $(DEMO_TEXTS)
 	@echo "== configs/all_rules.cfg (the same pipeline with rule components)"
 	$(DISTIL) run configs/all_rules.cfg $(DEMO_TEXTS)
 
 # Everything but the projects' end-to-end smoke runs (those are `make smoke-projects`).
+# `distil doctor` first: a llama.cpp build that cannot run on this CPU fails here,
+# in a child process, with the fix, instead of killing pytest with a segfault.
 test: install
+	$(DISTIL) doctor
 	$(PY) -m pytest -q -m "not projects"
 
 lint: install

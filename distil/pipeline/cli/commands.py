@@ -5,6 +5,7 @@ from . import (  # noqa: F401
     assemble,
     compare,
     convert,
+    doctor,
     evaluate,
     export,
     package,

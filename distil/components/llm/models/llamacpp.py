@@ -27,6 +27,7 @@ from ..protocol import Completion, LLMRequest, LLMResponse, TransportError
 from ..usage import ReportsUsage, Usage
 from .gguf import default_model_path
 from .lazy_grammar import greedy_with_grammar
+from .runtime import ensure_runtime
 
 logger = logging.getLogger("distil.llamacpp")
 # ggml's levels (NONE 0, DEBUG 1, INFO 2, WARN 3, ERROR 4, CONT 5). Its warnings are notices about
@@ -137,6 +138,9 @@ class LlamaCppModel(ReportsUsage, UsesResponseCache):
                 from llama_cpp import Llama
             except ImportError as err:
                 raise ValueError("distil.LlamaCpp.v1 needs llama-cpp-python: pip install 'distil[llm]'") from err
+            # A llama.cpp build tuned to another CPU dies in decode with SIGSEGV/SIGILL and takes
+            # the process along: try it in a child first (once per build and CPU), and fail with a message.
+            ensure_runtime(self.path)
             _route_llama_logs()
             self._llm = Llama(
                 model_path=str(self.path),

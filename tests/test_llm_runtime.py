@@ -1,0 +1,127 @@
+"""The llama.cpp runtime check: a crash in the child becomes a message, a working build passes once.
+
+The crashing children are real processes killed by a real SIGSEGV/SIGILL, as a
+llama.cpp build tuned to another CPU dies; the passing case runs the real
+packaged model through the installed llama-cpp-python.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from distil.components.llm.models.runtime import (
+    RuntimeCheckError,
+    compiled_features,
+    ensure_runtime,
+    explain,
+    missing_features,
+    probe,
+)
+
+from .conftest import distil_cli
+
+SYSTEM_INFO = "CPU : SSE3 = 1 | AVX = 1 | AVX2 = 1 | AVX512 = 1 | AVX512_BF16 = 1 | AMX_INT8 = 1 | OPENMP = 1 | REPACK = 1 |"
+
+
+def crashing_child(stage: str, sig: signal.Signals) -> list[str]:
+    """A child that reports the build and the stage it reached, then dies of ``sig`` as llama.cpp would."""
+    code = (
+        "import json, os, signal, sys\n"
+        f"print(json.dumps({{'stage': 'system_info', 'version': '0.3.36', 'system_info': {SYSTEM_INFO!r}}}), flush=True)\n"
+        f"print(json.dumps({{'stage': {stage!r}}}), flush=True)\n"
+        "sys.stderr.write('ggml: about to run a kernel\\n'); sys.stderr.flush()\n"
+        f"os.kill(os.getpid(), signal.{sig.name})\n"
+    )
+    return [sys.executable, "-c", code]
+
+
+def test_compiled_features_reads_llamas_system_info() -> None:
+    assert compiled_features(SYSTEM_INFO) == ["SSE3", "AVX", "AVX2", "AVX512", "AVX512_BF16", "AMX_INT8", "OPENMP", "REPACK"]
+    assert compiled_features("CPU : AVX = 0 | AVX2 = 1 |") == ["AVX2"]
+
+
+def test_missing_features_maps_to_cpuinfo_flags() -> None:
+    compiled = compiled_features(SYSTEM_INFO)
+    assert missing_features(compiled, {"pni", "avx", "avx2"}) == ["AVX512", "AVX512_BF16", "AMX_INT8"]
+    assert missing_features(compiled, {"pni", "avx", "avx2", "avx512f", "avx512_bf16", "amx_int8"}) == []
+    assert missing_features(compiled, set()) == []  # flags unknown (not Linux): claim nothing
+
+
+@pytest.mark.parametrize(("sig", "stage", "where"), [
+    (signal.SIGSEGV, "decode", "while decoding the first token"),
+    (signal.SIGILL, "load", "while loading model.gguf"),
+])
+def test_probe_reports_a_crashing_runtime(tmp_path: Path, sig: signal.Signals, stage: str, where: str) -> None:
+    model = tmp_path / "model.gguf"
+    model.write_bytes(b"GGUF")
+    result = probe(model, command=crashing_child(stage, sig))
+    assert not result.ok
+    assert result.signal_name == sig.name
+    assert result.stage == stage
+    assert result.version == "0.3.36"
+    message = explain(result, model)
+    assert f"llama.cpp (llama-cpp-python 0.3.36) crashed with {sig.name} {where}" in message
+    assert "built for: SSE3, AVX, AVX2, AVX512" in message
+    assert "ggml: about to run a kernel" in message
+    assert "-DGGML_NATIVE=OFF" in message and "llama-cpp-python==0.3.36" in message
+    assert "distil doctor" in message
+
+
+def test_probe_reports_a_hanging_runtime(tmp_path: Path) -> None:
+    model = tmp_path / "model.gguf"
+    model.write_bytes(b"GGUF")
+    result = probe(model, timeout=1.0, command=[sys.executable, "-c", "import time; time.sleep(30)"])
+    assert not result.ok and result.timed_out
+    assert "did not finish the one-token smoke generation in time" in explain(result, model)
+
+
+def test_ensure_runtime_raises_and_remembers_nothing_on_a_crash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("DISTIL_SKIP_RUNTIME_CHECK", raising=False)
+    model = tmp_path / "model.gguf"
+    model.write_bytes(b"GGUF")
+    with pytest.raises(RuntimeCheckError, match="crashed with SIGSEGV while decoding the first token"):
+        ensure_runtime(model, command=crashing_child("decode", signal.SIGSEGV))
+    assert not (tmp_path / "cache" / "distil" / "runtime-checks").exists()
+
+
+@pytest.mark.slow
+def test_the_installed_runtime_passes_and_is_checked_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("llama_cpp")
+    from distil.components.llm.models.gguf import default_model_path
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("DISTIL_SKIP_RUNTIME_CHECK", raising=False)
+    model = default_model_path()
+    result = probe(model)
+    assert result.ok, explain(result, model)
+    assert "AVX2 = 1" in result.system_info or "NEON" in result.system_info or result.compiled
+    ensure_runtime(model)
+    stamps = list((tmp_path / "cache" / "distil" / "runtime-checks").iterdir())
+    assert len(stamps) == 1 and json.loads(stamps[0].read_text())["version"] == result.version
+
+
+@pytest.mark.slow
+def test_doctor_reports_the_build_and_a_passing_smoke_generation() -> None:
+    pytest.importorskip("llama_cpp")
+    done = subprocess.run([*distil_cli(), "doctor"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "smoke             ok" in done.stdout
+    assert "llama.cpp         CPU :" in done.stdout
+
+
+def test_doctor_fails_with_the_fix_for_a_model_that_cannot_run(tmp_path: Path) -> None:
+    pytest.importorskip("llama_cpp")
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"not a gguf file at all")
+    done = subprocess.run([*distil_cli(), "doctor", "--model", str(broken)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "while loading broken.gguf" in done.stderr
+    assert f"fix: check that {broken} is a GGUF file" in done.stderr
