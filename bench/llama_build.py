@@ -9,7 +9,9 @@ run in its own child process (one build at a time, so they never compete for
 the cores), on the packaged Gemma 3 270M: prompt processing (a ~230-token
 prompt evaluated from an empty KV cache) and token generation (one token per
 decode call, as the LLM tasks generate), each the median of --repeats runs
-after one warm-up, at 1 and 2 threads. Ends with RESULT lines: the portable
+after one warm-up, at 1 and 2 threads; and, at 1 thread, distil's NER task end
+to end (configs/ner_llm.cfg, answer cache off) over the first --docs WNUT-17
+test sentences. Ends with RESULT lines: the portable
 build's speed as a fraction of the tuned one.
 
     CMAKE_ARGS="-DGGML_NATIVE=ON" tools/llama-wheel.sh .venv/bin/python --build-only   # the tuned build
@@ -57,9 +59,18 @@ for run in range(repeats + 1):
     if run:  # the first run warms caches and pages in the weights
         pp.append(len(tokens) / prompt_s)
         tg.append(gen / gen_s)
+docs_per_s = 0.0
+texts = json.loads(sys.argv[5])
+if texts:  # distil's NER task end to end: the shipped embedded config, answer cache off
+    import distil
+    nlp = distil.load(sys.argv[6], {"llm.cache": False, "llm.n_threads": threads})
+    list(nlp.pipe(texts[:2]))  # warm-up: loads the model and evaluates the few-shot prefix
+    started = time.perf_counter()
+    list(nlp.pipe(texts))
+    docs_per_s = len(texts) / (time.perf_counter() - started)
 print(json.dumps({"version": llama_cpp.__version__, "prompt_tokens": len(tokens),
                   "system_info": llama_cpp.llama_print_system_info().decode(),
-                  "pp": statistics.median(pp), "tg": statistics.median(tg)}))
+                  "pp": statistics.median(pp), "tg": statistics.median(tg), "docs_per_s": docs_per_s}))
 """
 
 
@@ -73,11 +84,27 @@ def unpack(build_dir: Path, into: Path) -> Path:
     return into
 
 
-def measure(site: Path, model: Path, threads: int, repeats: int, gen: int) -> dict[str, object]:
-    """Time one build in a child process whose ``llama_cpp`` comes from ``site``."""
-    env = {**os.environ, "PYTHONPATH": str(site)}
+def wnut_sentences(n: int) -> list[str]:
+    """The first ``n`` WNUT-17 test sentences (tokens joined by spaces), if the shared data is there."""
+    path = REPO.parent / "shared" / "data" / "wnut17" / "emerging.test.annotated"
+    if n <= 0 or not path.exists():
+        return []
+    sentences, tokens = [], []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            tokens.append(line.split("\t")[0])
+        elif tokens:
+            sentences.append(" ".join(tokens))
+            tokens = []
+    return sentences[:n]
+
+
+def measure(site: Path, model: Path, threads: int, repeats: int, gen: int, texts: list[str]) -> dict[str, object]:
+    """Time one build in a child process whose ``llama_cpp`` comes from ``site`` (distil from this checkout)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(REPO)])}
     out = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(model), str(threads), str(repeats), str(gen)],
+        [sys.executable, "-c", _CHILD, str(model), str(threads), str(repeats), str(gen), json.dumps(texts),
+         str(REPO / "configs" / "ner_llm.cfg")],
         capture_output=True, text=True, env=env, check=True, cwd=tempfile.gettempdir(),
     )
     result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
@@ -91,32 +118,39 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--gen", type=int, default=32, help="tokens decoded one at a time per run")
     parser.add_argument("--rounds", type=int, default=2, help="alternate the builds this many times (order effects)")
+    parser.add_argument("--docs", type=int, default=30, help="WNUT-17 test sentences through configs/ner_llm.cfg")
     args = parser.parse_args()
     model = default_model_path()
     builds = dict(b.split("=", 1) for b in args.build)
+    texts = wnut_sentences(args.docs)
     with tempfile.TemporaryDirectory() as tmp:
         sites = {name: unpack(Path(d), Path(tmp) / name) for name, d in builds.items()}
         speeds: dict[tuple[str, int], dict[str, list[float]]] = {}
         for _ in range(args.rounds):
             for threads in (int(t) for t in args.threads.split(",")):
                 for name, site in sites.items():
-                    got = measure(site, model, threads, args.repeats, args.gen)
-                    slot = speeds.setdefault((name, threads), {"pp": [], "tg": []})
+                    got = measure(site, model, threads, args.repeats, args.gen, texts if threads == 1 else [])
+                    slot = speeds.setdefault((name, threads), {"pp": [], "tg": [], "docs": []})
+                    slot["docs"].append(float(got["docs_per_s"]))  # type: ignore[arg-type]
                     slot["pp"].append(float(got["pp"]))  # type: ignore[arg-type]
                     slot["tg"].append(float(got["tg"]))  # type: ignore[arg-type]
                     features = str(got["system_info"]).split("|")
                     print(f"{name:>10} threads={threads} pp={got['pp']:.1f} tok/s tg={got['tg']:.1f} tok/s "
+                          f"ner={got['docs_per_s']:.2f} docs/s "
                           f"[{'|'.join(f.strip() for f in features if f.strip().endswith('= 1'))}]", flush=True)
     print()
-    print("| build | threads | prompt tok/s | generation tok/s |")
-    print("|---|---|---|---|")
+    print("| build | threads | prompt tok/s | generation tok/s | distil NER docs/s |")
+    print("|---|---|---|---|---|")
     for (name, threads), slot in sorted(speeds.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        print(f"| {name} | {threads} | {statistics.median(slot['pp']):.1f} | {statistics.median(slot['tg']):.1f} |")
+        docs = f"{statistics.median(slot['docs']):.2f}" if any(slot["docs"]) else "-"
+        print(f"| {name} | {threads} | {statistics.median(slot['pp']):.1f} | {statistics.median(slot['tg']):.1f} | {docs} |")
     names = list(builds)
     if len(names) >= 2:
         portable, tuned = ("portable", "native") if {"portable", "native"} <= set(names) else names[:2]
         for threads in (int(t) for t in args.threads.split(",")):
-            for kind in ("pp", "tg"):
+            for kind in ("pp", "tg", "docs"):
+                if not any(speeds[(tuned, threads)][kind]):
+                    continue
                 ratio = statistics.median(speeds[(portable, threads)][kind]) / statistics.median(
                     speeds[(tuned, threads)][kind]
                 )

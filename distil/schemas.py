@@ -9,12 +9,13 @@ schema fails loudly, naming the offending labels.
 
 from __future__ import annotations
 
-from .errors import DistilError
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from spacy.util import registry
+
+from .errors import DistilError
 
 TaskName = Literal["ner", "textcat", "rel"]
 TASKS: tuple[TaskName, ...] = ("ner", "textcat", "rel")

@@ -52,9 +52,16 @@ class Recorded:
 class FakeOpenAIServer:
     """See the module docstring; use as a context manager, ``base_url`` ends in ``/v1``."""
 
-    def __init__(self, responder: Optional[Callable[[dict[str, Any]], str]] = None, delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        responder: Optional[Callable[[dict[str, Any]], str]] = None,
+        delay: float = 0.0,
+        logprobs: Optional[Callable[[str], list[tuple[str, float]]]] = None,
+    ) -> None:
         self.responder = responder or (lambda body: "{}")
         self.delay = delay
+        # When a request asks for ``logprobs``: (token, logprob) pairs of an answer's content.
+        self.logprobs = logprobs or fake_logprobs
         self.faults: deque[Fault] = deque()
         self.requests: list[Recorded] = []
         self.in_flight = 0
@@ -107,13 +114,21 @@ class FakeOpenAIServer:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            def _answer(self, content: str) -> bytes:
+            def _answer(self, content: str, body: Optional[dict[str, Any]] = None) -> bytes:
+                choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": content},
+                                          "finish_reason": "stop"}
+                if body and body.get("logprobs"):
+                    top = int(body.get("top_logprobs") or 0)
+                    choice["logprobs"] = {"content": [
+                        {"token": token, "logprob": logprob, "bytes": list(token.encode()),
+                         "top_logprobs": [{"token": token, "logprob": logprob}][:top]}
+                        for token, logprob in server.logprobs(content)
+                    ]}
                 return json.dumps(
                     {
                         "id": "fake",
                         "object": "chat.completion",
-                        "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                                     "finish_reason": "stop"}],
+                        "choices": [choice],
                         "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
                     }
                 ).encode()
@@ -144,7 +159,7 @@ class FakeOpenAIServer:
             def _reply(self, fault: Optional[Fault], body: dict[str, Any]) -> None:
                 if fault is None or fault.kind == "slow":
                     time.sleep(fault.seconds if fault else server.delay)
-                    self._send(200, self._answer(server.responder(body)))
+                    self._send(200, self._answer(server.responder(body), body))
                 elif fault.kind == "status":
                     self._send(fault.status, b'{"error": {"message": "injected"}}', fault.headers)
                 elif fault.kind == "content":
@@ -168,6 +183,17 @@ class FakeOpenAIServer:
 
 
 # --- a deterministic stand-in for an LLM that reads distil's prompts ------------------------
+
+_PIECE = re.compile(r"\w+|\s+|[^\w\s]")
+
+
+def fake_logprobs(content: str) -> list[tuple[str, float]]:
+    """Tokens of ``content`` (words, spaces, single symbols) with made-up log-probabilities.
+
+    Longer words are "less certain" (-0.05 per character) and symbols nearly
+    certain, so items of an answer get different scores strictly between 0 and 1.
+    """
+    return [(piece, -0.05 * len(piece) if piece[0].isalnum() else -0.001) for piece in _PIECE.findall(content)]
 
 _ENTITY = re.compile(r"\[(\d+)\] \"((?:[^\"\\]|\\.)*)\" \(([^)]*)\)")
 _REL_LABEL = re.compile(r"^- (\S+) \(([^ ]+) -> ([^ )]+)\)", re.M)

@@ -97,10 +97,13 @@ def test_clear_errors(tmp_path):
     assert unknown.exit_code != 0 and "unknown input format 'xml'" in unknown.output
     bad_output = in_process(FIXTURES / "intents.csv", tmp_path / "out.txt")
     assert bad_output.exit_code != 0 and "use .spacy (DocBin) or .jsonl" in bad_output.output
-    undetectable = in_process(FIXTURES / "labels.json", tmp_path / "out.spacy")
+    array = in_process(FIXTURES / "labels.json", tmp_path / "out.spacy")
+    assert array.exit_code != 0 and "this is a JSON array" in array.output
+    (tmp_path / "notes.dat").write_text("some words\n", encoding="utf-8")
+    undetectable = in_process(tmp_path / "notes.dat", tmp_path / "out.spacy")
     assert undetectable.exit_code != 0 and "pass --format" in undetectable.output
     empty = in_process(FIXTURES / "empty.conll", tmp_path / "empty.spacy")
-    assert empty.exit_code == 0 and "empty file" in empty.output and "docs written: 0" in empty.output
+    assert empty.exit_code != 0 and "input is empty" in empty.output and not (tmp_path / "empty.spacy").exists()
 
 
 def test_help_has_an_example():

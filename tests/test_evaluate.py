@@ -339,7 +339,9 @@ def test_latency_docs_run_one_at_a_time_and_are_not_rerun() -> None:
     nlp = spacy.blank("en")
     counter = cast(_CountingComponent, nlp.add_pipe("test_latency_counter"))
     golds = [nlp.make_doc(f"text {i}") for i in range(10)]
-    report = evaluate(nlp, golds, latency_docs=3, batch_size=64, gold_entities=False)
+    # One timed run and no warm-up (the default times repeated runs after a warm-up: tests/test_cli_numbers.py).
+    report = evaluate(nlp, golds, latency_docs=3, batch_size=64, gold_entities=False, repeats=1, warmup_docs=0,
+                      min_run_seconds=0.0)
     assert sum(counter.calls) == 10, "every document runs exactly once"
     assert counter.calls[-1] == 7, "the rest goes through in one batch"
     assert report.speed["latency_docs"] == 3 and report.speed["p95_latency_ms"] > 0

@@ -10,6 +10,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from distil.pipeline.batch import DocError, process
+from distil.pipeline.io.textfile import InputError
 from distil.pipeline.io.texts import Skip, TextItem, read_texts
 
 
@@ -34,8 +35,9 @@ def test_jsonl_keeps_extra_fields_and_reports_bad_records(tmp_path: Path) -> Non
 
 
 def test_missing_input_file_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="input file not found"):
-        list(read_texts(tmp_path / "nope.txt"))
+    # A DistilError (printed without a traceback), raised before any document is read.
+    with pytest.raises(InputError, match="input file not found"):
+        read_texts(tmp_path / "nope.txt")
 
 
 def _explode_on_boom(doc: Doc) -> Doc:

@@ -74,7 +74,8 @@ def test_all_three_tasks_in_process(nlp: Language) -> None:
             assert ent.label_ in SCHEMA_LABELS["ner"]
             assert doc.text[ent.start_char : ent.end_char] == ent.text
         assert set(doc.cats) == set(SCHEMA_LABELS["textcat"])
-        assert sorted(doc.cats.values())[-1] == 1.0 or doc._.failures
+        # The chosen category scores its probability under the model (token log-probs), not 1.0.
+        assert 0.0 < sorted(doc.cats.values())[-1] <= 1.0 or doc._.failures
         for rel in doc._.relations:
             assert rel.label in SCHEMA_LABELS["rel"]
         for failure in doc._.failures:

@@ -79,6 +79,13 @@ def test_untouched_round_trip_is_lossless(annotations: Path, nlp: Language, tmp_
             task["annotations"] = [{"id": 1, "result": task["predictions"][0]["result"], "was_cancelled": False}]
         tasks.write_text(json.dumps(data))
         assert "<Relation value=\"works_for\"/>" in tasks.with_suffix(".xml").read_text()
+    if fmt == "prodigy":
+        # Exported tasks carry no answer: imported unchanged, nothing counts as reviewed.
+        untouched = import_review(tasks, annotations, nlp)
+        assert (untouched.reviewed, untouched.unanswered) == (0, 3)
+        assert all("reviewed" not in r.meta for r in load_records(annotations))
+        tasks.write_text("".join(json.dumps({**json.loads(line), "answer": "accept"}) + "\n"
+                                 for line in tasks.read_text().splitlines()))
     report = import_review(tasks, annotations, nlp)
     assert report.reviewed == 3 and report.changed == 0 and report.rejected == 0
     after = load_records(annotations)
@@ -91,7 +98,7 @@ def test_untouched_round_trip_is_lossless(annotations: Path, nlp: Language, tmp_
 def test_prodigy_corrections_reject_and_agreement(annotations: Path, nlp: Language, tmp_path: Path) -> None:
     tasks = tmp_path / "tasks.jsonl"
     export_review(annotations, tasks, nlp, fmt="prodigy", order="input")
-    lines = [json.loads(line) for line in tasks.read_text().splitlines()]
+    lines = [{**json.loads(line), "answer": "accept"} for line in tasks.read_text().splitlines()]
     # Doc a: the reviewer drops "Cupertino" and fixes the category; doc b rejected; doc c: Google is a corporation.
     lines[0]["spans"] = lines[0]["spans"][:2]
     lines[0]["accept"] = ["bank"]
@@ -133,22 +140,65 @@ def test_labelstudio_relation_edit_and_cancelled_task(annotations: Path, nlp: La
     assert load_records(annotations)[1].meta.get("reviewed") is None
 
 
+SCHEMA_CONFIG = """
+[nlp]
+lang = "en"
+pipeline = []
+
+[schemas]
+
+[schemas.ner]
+@misc = "distil.NERSchema.v1"
+labels = ["person", "corporation", "location", "product"]
+
+[schemas.rel]
+@misc = "distil.RELSchema.v1"
+labels = ["works_for", "located_in", "created"]
+
+[schemas.textcat]
+@misc = "distil.TextCatSchema.v1"
+labels = ["tech", "bank"]
+"""
+
+
 def test_cli_round_trip(annotations: Path, tmp_path: Path) -> None:
     tasks = tmp_path / "t.jsonl"
+    config = tmp_path / "schema.cfg"
+    config.write_text(SCHEMA_CONFIG, encoding="utf-8")
     result = subprocess.run(
-        [*distil_cli(), "review", "export", str(annotations), "--format", "prodigy", "--output", str(tasks), "--limit", "2"],
+        [*distil_cli(), "review", "export", str(annotations), "--config", str(config), "--format", "prodigy",
+         "--output", str(tasks), "--limit", "2"],
         capture_output=True, timeout=120,
     )
     assert result.returncode == 0, result.stderr.decode()
+    assert b"--label person,corporation,location,product" in result.stderr
     first = json.loads(tasks.read_text().splitlines()[0])
-    assert first["meta"]["id"] == "c" and len(tasks.read_text().splitlines()) == 2
+    assert first["meta"]["id"] == "c" and len(tasks.read_text().splitlines()) == 2 and "answer" not in first
+    tasks.write_text("".join(json.dumps({**json.loads(line), "answer": "accept"}) + "\n"
+                             for line in tasks.read_text().splitlines()))
     result = subprocess.run(
-        [*distil_cli(), "review", "import", str(tasks), "--into", str(annotations)], capture_output=True, timeout=120
+        [*distil_cli(), "review", "import", str(tasks), "--into", str(annotations), "--config", str(config)],
+        capture_output=True, timeout=120,
     )
     assert result.returncode == 0, result.stderr.decode()
     assert b"2 reviewed (0 changed)" in result.stderr
     assert json.loads(result.stdout)["agreement"]["entities"]["f"] == 1.0
     missing = subprocess.run([*distil_cli(), "review", "import", str(tmp_path / "nope.jsonl"), "--into",
-                              str(annotations)], capture_output=True, timeout=120)
+                              str(annotations), "--config", str(config)], capture_output=True, timeout=120)
     assert missing.returncode == 1 and b"review file not found" in missing.stderr
 
+
+
+def test_agreement_reports_only_labels_that_occur(nlp: Language) -> None:
+    from distil.annotations import write_cats
+    from distil.pipeline.review import agreement
+
+    pairs = []
+    for model_top, reviewer_top in (("tech", "tech"), ("tech", "bank")):
+        model, reviewer = nlp("a"), nlp("a")
+        # A 4-label exclusive schema: "sports" and "travel" are chosen by no one.
+        write_cats(model, {label: 0.7 if label == model_top else 0.1 for label in ("tech", "bank", "sports", "travel")})
+        write_cats(reviewer, {label: float(label == reviewer_top) for label in ("tech", "bank", "sports", "travel")})
+        pairs.append((model, reviewer))
+    cats = agreement(pairs)["categories"]
+    assert set(cats["per_label"]) == {"tech", "bank"} and cats["accuracy"] == 0.5

@@ -40,7 +40,12 @@ export CMAKE_ARGS
 
 pytag=$("$py" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')
 compiler=$( (cc --version 2>/dev/null || echo no-cc) | head -n 1)
-key=$(printf '%s\n' "$version" "$CMAKE_ARGS" "$compiler" "$arch" "$pytag" | sha256sum | cut -c1-16)
+# A build tuned to this CPU is only valid on this CPU: its key names the CPU too.
+cpu=""
+case "$CMAKE_ARGS" in
+  *GGML_NATIVE=ON*|*GGML_NATIVE=on*|*GGML_NATIVE=1*) cpu=$(grep -m1 -E '^(model name|flags)' /proc/cpuinfo 2>/dev/null; grep -m1 '^flags' /proc/cpuinfo 2>/dev/null) ;;
+esac
+key=$(printf '%s\n' "$version" "$CMAKE_ARGS" "$compiler" "$arch" "$pytag" "$cpu" | sha256sum | cut -c1-16)
 dir=${LLAMA_WHEEL_DIR:-$root/.wheels}/llama-cpp-python-$version-$key
 
 if ! ls "$dir"/llama_cpp_python-*.whl >/dev/null 2>&1; then

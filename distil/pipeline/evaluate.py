@@ -12,12 +12,13 @@ of vanishing from the denominator.
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from spacy.language import Language
 from spacy.pipeline import TextCategorizer
@@ -33,6 +34,64 @@ from .tasks import pipeline_tasks
 from .usage import collect_usage
 
 GoldEntities = bool | Literal["auto"]
+P = TypeVar("P")
+
+# The timing method shared by `distil evaluate` and `distil compare` (docs/compare.md, "How speed is measured").
+DEFAULT_REPEATS = 3
+DEFAULT_WARMUP_DOCS = 10
+# A pass of a rules pipeline over 200 documents takes ~10 ms, a few scheduler ticks: alone it measures the
+# machine's noise more than the pipeline. A timed run repeats the pass until it has lasted this long.
+DEFAULT_MIN_RUN_SECONDS = 0.5
+
+
+@dataclass
+class TimedRun:
+    """One timed run: the seconds per pass over the documents, and how many passes it averaged."""
+
+    seconds: float
+    passes: int
+
+
+def timed_runs(
+    repeats: int,
+    prepare: Callable[[], P],
+    run: Callable[[bool, P], object],
+    *,
+    min_run_seconds: float = 0.0,
+) -> list[TimedRun]:
+    """Time ``repeats`` runs of a pass over the documents; only ``run`` is on the clock, never ``prepare``.
+
+    The one timing helper of evaluation and comparison: callers report the
+    median of the runs, so one slow run (a scheduler hiccup, a cold cache) does
+    not decide the figure. Each run repeats the pass ``run(keep, prepare())``
+    until it has lasted ``min_run_seconds`` (at least once) and counts the mean
+    seconds per pass; ``keep`` is True on the very first pass only, whose
+    output the caller keeps. ``prepare`` builds a pass's inputs off the clock
+    (a pipeline writes into its input Docs, so each pass needs fresh ones).
+    """
+    runs: list[TimedRun] = []
+    for i in range(repeats):
+        total, passes = 0.0, 0
+        while passes == 0 or total < min_run_seconds:
+            prepared = prepare()
+            start = time.perf_counter()
+            run(i == 0 and passes == 0, prepared)
+            total += time.perf_counter() - start
+            passes += 1
+        runs.append(TimedRun(total / passes, passes))
+    return runs
+
+
+def is_metered(nlp: Language) -> bool:
+    """Whether a component reports usage (``distil_usage``: the LLM backends), i.e. each document is a paid or slow call.
+
+    Such pipelines are timed on one pass with no warm-up: extra passes would
+    multiply the cost and, with a response cache, time the cache instead of
+    the model.
+    """
+    return any(
+        callable(getattr(part, "distil_usage", None)) for _, pipe in nlp.pipeline for part in component_parts(pipe)
+    )
 
 
 @dataclass
@@ -50,9 +109,12 @@ class EvalReport:
 
     ``scores`` holds flat spaCy-style keys (``ents_f``, ``cats_macro_f``,
     ``rel_micro_f``, ``rel_semeval_macro_f``...); ``speed`` holds
-    ``seconds``, ``docs_per_second`` and ``words_per_second`` of the pipeline
-    run alone; ``failures`` counts ``doc._.failures`` by kind; ``usage`` holds
-    what components that track cost report (LLM requests, tokens) per component.
+    ``seconds`` (the median timed run), ``docs_per_second`` and
+    ``words_per_second`` of the pipeline run alone, and is empty when every
+    document failed (a speed of failures means nothing); ``timing`` says how
+    it was measured (warm-up documents, repeats, the seconds of each run);
+    ``failures`` counts ``doc._.failures`` by kind; ``usage`` holds what
+    components that track cost report (LLM requests, tokens) per component.
     """
 
     components: dict[str, str]
@@ -61,10 +123,16 @@ class EvalReport:
     n_words: int
     scores: dict[str, Any] = field(default_factory=dict)
     speed: dict[str, float] = field(default_factory=dict)
+    timing: dict[str, Any] = field(default_factory=dict)
     failed_docs: list[FailedDoc] = field(default_factory=list)
     failures: dict[str, int] = field(default_factory=dict)
     usage: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def all_failed(self) -> bool:
+        """Whether the pipeline raised on every document: its scores and speed then mean nothing."""
+        return self.n_docs > 0 and len(self.failed_docs) == self.n_docs
 
     @property
     def tasks(self) -> list[str]:
@@ -129,6 +197,70 @@ def _with_gold_entities(nlp: Language, gold: Doc) -> Doc:
     return doc
 
 
+def _throughput_runs(
+    nlp: Language,
+    golds: Sequence[Doc],
+    *,
+    use_gold_ents: bool,
+    indices: range,
+    batch_size: int,
+    repeats: int,
+    min_run_seconds: float,
+    collect: Callable[[int, Doc | DocError[int]], None] | None = None,
+) -> list[TimedRun]:
+    """Time passes of ``nlp`` over the documents at ``indices`` (:func:`timed_runs`); ``collect`` gets the first pass."""
+
+    def fresh_inputs() -> dict[int, Doc | str]:
+        return {i: _with_gold_entities(nlp, golds[i]) if use_gold_ents else golds[i].text for i in indices}
+
+    def one_pass(keep: bool, inputs: dict[int, Doc | str]) -> None:
+        for index, result in process(nlp, indices, inputs.__getitem__, batch_size=batch_size):
+            if keep and collect is not None:
+                collect(index, result)  # the first pass is the one scored; the others only time
+
+    return timed_runs(repeats, fresh_inputs, one_pass, min_run_seconds=min_run_seconds)
+
+
+def _set_speed(report: EvalReport) -> None:
+    """``report.speed``'s throughput figures from ``report.timing``: the median run."""
+    timing = report.timing
+    # A floor keeps the rates finite (JSON has no infinity) on a clock too coarse for a tiny run.
+    seconds = max(statistics.median(timing["runs_seconds"]), 1e-9)
+    report.speed["seconds"] = seconds
+    report.speed["docs_per_second"] = timing["timed_docs"] / seconds
+    report.speed["words_per_second"] = timing["timed_words"] / seconds
+
+
+def add_timed_runs(nlp: Language, golds: Sequence[Doc], report: EvalReport, runs: int = 1) -> None:
+    """Time ``runs`` more throughput runs of ``nlp`` exactly as :func:`evaluate` did, and update the report's speed.
+
+    ``report`` must be what :func:`evaluate` returned for ``nlp`` on ``golds``.
+    ``distil compare`` calls this to interleave the timed runs of its
+    pipelines (run 2 of every pipeline, then run 3...), so that a change in the
+    machine's load during the comparison hits every pipeline alike. Nothing
+    happens for a metered pipeline (one pass only) or one that failed on every
+    document.
+    """
+    timing = report.timing
+    if timing.get("metered") or report.all_failed or runs < 1:
+        return
+    single = int(timing["latency_docs"])
+    batched = single < len(golds)
+    more = _throughput_runs(
+        nlp,
+        golds,
+        use_gold_ents=report.gold_entities,
+        indices=range(single, len(golds)) if batched else range(single),
+        batch_size=int(timing["batch_size"]) if batched else 1,
+        repeats=runs,
+        min_run_seconds=float(timing["min_run_seconds"]),
+    )
+    timing["runs_seconds"] += [run.seconds for run in more]
+    timing["passes_per_run"] += [run.passes for run in more]
+    timing["repeats"] = len(timing["runs_seconds"])
+    _set_speed(report)
+
+
 def _semeval_answers(pairs: Iterable[tuple[Doc, Doc]]) -> tuple[list[tuple[str, str]], int]:
     """(gold, predicted) SemEval answers for docs with two gold entities; also the count of docs skipped."""
     answers: list[tuple[str, str]] = []
@@ -169,6 +301,9 @@ def evaluate(
     batch_size: int = 64,
     latency_docs: int = 0,
     response_cache: bool = True,
+    repeats: int = DEFAULT_REPEATS,
+    warmup_docs: int = DEFAULT_WARMUP_DOCS,
+    min_run_seconds: float = DEFAULT_MIN_RUN_SECONDS,
 ) -> EvalReport:
     """Run ``nlp`` over the texts of ``gold_docs`` and score every task it performs.
 
@@ -183,7 +318,16 @@ def evaluate(
     response cache warmed by the first pass cannot inflate it. With
     ``response_cache=False`` LLM components answer without their response
     cache, so answers an earlier run stored cannot make speed and cost look
-    better than they are; otherwise cache hits are reported in a note. Raises
+    better than they are; otherwise cache hits are reported in a note.
+
+    Speed: the first ``warmup_docs`` documents run once untimed (one-off costs
+    such as lazy imports and first-call caches would otherwise land on
+    whichever pipeline runs first), then the throughput pass is timed in
+    ``repeats`` runs of at least ``min_run_seconds`` each
+    (:func:`timed_runs`) and the median run counts; the first pass gives the
+    predictions that are scored. A pipeline with a metered component
+    (:func:`is_metered`, the LLM backends) gets one pass and no warm-up. When
+    every document fails, ``speed`` is left empty and a note says why. Raises
     ``ValueError`` when ``gold_docs`` is empty or the pipeline performs no
     known task.
     """
@@ -201,57 +345,92 @@ def evaluate(
         by_task.setdefault(task, []).append(name)
     use_gold_ents = ("rel" in by_task and "ner" not in by_task) if gold_entities == "auto" else bool(gold_entities)
 
-    inputs: list[Doc | str] = [_with_gold_entities(nlp, g) if use_gold_ents else g.text for g in golds]
-    predictions: list[Doc] = []
+    predictions: dict[int, Doc] = {}
     failed: list[FailedDoc] = []
 
     def collect(index: int, result: Doc | DocError[int]) -> None:
         if isinstance(result, DocError):
             meta = golds[index].user_data.get(META_KEY) or {}
             failed.append(FailedDoc(index, None if meta.get("id") is None else str(meta["id"]), result.reason))
-            predictions.append(nlp.make_doc(golds[index].text))
+            predictions[index] = nlp.make_doc(golds[index].text)
         else:
-            predictions.append(result)
+            predictions[index] = result
 
+    def pipeline_inputs(indices: range) -> dict[int, Doc | str]:
+        return {i: _with_gold_entities(nlp, golds[i]) if use_gold_ents else golds[i].text for i in indices}
+
+    metered = is_metered(nlp)
+    n_repeats = 1 if metered else max(repeats, 1)
+    n_warmup = 0 if metered else min(max(warmup_docs, 0), len(golds))
     single = min(max(latency_docs, 0), len(golds))
+    batched = single < len(golds)
+    # The throughput part is the batched rest, or the one-at-a-time documents when there is no rest.
+    timed_indices = range(single, len(golds)) if batched else range(single)
+
     latencies: list[float] = []
     hits_before = _cache_hits(collect_usage(nlp))  # usage counters accumulate over the pipeline's life
     with nullcontext() if response_cache else response_caches_off(nlp):
-        for index in range(single):
+        if n_warmup:
+            warm = pipeline_inputs(range(n_warmup))
+            for _ in process(nlp, range(n_warmup), warm.__getitem__, batch_size=batch_size):
+                pass
+        if single:
+            # One document per call, as an application calling nlp(text) sees it; the generator does each
+            # document's work between two yields, so the gap between yields is that document's latency.
+            singles = pipeline_inputs(range(single))
             start = time.perf_counter()
-            for _, result in process(nlp, [index], lambda i: inputs[i], batch_size=1):
+            for index, result in process(nlp, range(single), singles.__getitem__, batch_size=1):
+                latencies.append(time.perf_counter() - start)
                 collect(index, result)
-            latencies.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        for index, result in process(nlp, range(single, len(golds)), lambda i: inputs[i], batch_size=batch_size):
-            collect(index, result)
-        seconds = time.perf_counter() - start
-    timed = predictions[single:]
-    if not timed:
-        # Everything ran one at a time: the throughput is that of the single-document pass.
-        timed, seconds = predictions, sum(latencies)
-    # A floor keeps the rates finite (JSON has no infinity) on a clock too coarse for a tiny run.
-    seconds = max(seconds, 1e-9)
-
-    n_timed_words = sum(len(doc) for doc in timed)
+                start = time.perf_counter()
+        if batched or not metered:
+            runs = _throughput_runs(
+                nlp,
+                golds,
+                use_gold_ents=use_gold_ents,
+                indices=timed_indices,
+                batch_size=batch_size if batched else 1,
+                repeats=n_repeats,
+                min_run_seconds=0.0 if metered else min_run_seconds,
+                collect=collect if batched else None,
+            )
+        else:
+            # A metered pipeline whose documents all ran one at a time: that pass is its one timed run.
+            runs = [TimedRun(sum(latencies), 1)]
+    ordered_predictions = [predictions[i] for i in range(len(golds))]
     report = EvalReport(
         components=dict(components),
         gold_entities=use_gold_ents,
         n_docs=len(golds),
-        n_words=sum(len(doc) for doc in predictions),
+        n_words=sum(len(doc) for doc in ordered_predictions),
         failed_docs=failed,
-        speed={
-            "seconds": seconds,
-            "docs_per_second": len(timed) / seconds,
-            "words_per_second": n_timed_words / seconds,
+        timing={
+            "warmup_docs": n_warmup,
+            "repeats": len(runs),
+            "statistic": "median",
+            "runs_seconds": [run.seconds for run in runs],
+            "passes_per_run": [run.passes for run in runs],
+            "min_run_seconds": 0.0 if metered else min_run_seconds,
+            "latency_docs": single,
+            "batch_size": batch_size,
+            "timed_docs": len(timed_indices),
+            "timed_words": sum(len(ordered_predictions[i]) for i in timed_indices),
+            "metered": metered,
         },
     )
-    if latencies:
+    _set_speed(report)
+    if report.all_failed:
+        report.speed = {}
+        report.notes.append(
+            f"every one of the {len(golds)} documents failed (doc {failed[0].index}: {failed[0].reason}); "
+            f"no speed is reported and the scores only count misses"
+        )
+    elif latencies:
         ordered = sorted(latencies)
         report.speed["latency_docs"] = len(ordered)
         report.speed["p50_latency_ms"] = 1000 * ordered[(len(ordered) - 1) // 2]
         report.speed["p95_latency_ms"] = 1000 * ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
-    failures: Counter[str] = Counter(f.kind for doc in predictions for f in doc._.failures)
+    failures: Counter[str] = Counter(f.kind for doc in ordered_predictions for f in doc._.failures)
     report.failures = dict(sorted(failures.items()))
     report.usage = collect_usage(nlp)
     cache_hits = _cache_hits(report.usage) - hits_before
@@ -260,7 +439,7 @@ def evaluate(
             f"{cache_hits} answer(s) came from the LLM response cache: speed and cost are not the model's "
             f"(measure them with the cache off: --no-cache, or response_cache=False from Python)"
         )
-    pairs = list(zip(predictions, golds, strict=True))
+    pairs = list(zip(ordered_predictions, golds, strict=True))
     if use_gold_ents:
         report.notes.append("gold entities were given to the pipeline; entities are not scored")
     if "ner" in by_task and not use_gold_ents and not _gold_lacks("ner", golds, report):
@@ -282,4 +461,15 @@ def evaluate(
     return report
 
 
-__all__ = ["OTHER", "EvalReport", "FailedDoc", "evaluate"]
+__all__ = [
+    "DEFAULT_MIN_RUN_SECONDS",
+    "DEFAULT_REPEATS",
+    "DEFAULT_WARMUP_DOCS",
+    "OTHER",
+    "EvalReport",
+    "FailedDoc",
+    "TimedRun",
+    "evaluate",
+    "is_metered",
+    "timed_runs",
+]

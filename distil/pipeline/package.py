@@ -7,7 +7,6 @@ components copy their model files into the pipeline directory on ``to_disk``.
 
 from __future__ import annotations
 
-from ..errors import DistilError
 import json
 import shutil
 import subprocess
@@ -16,9 +15,12 @@ import tempfile
 from pathlib import Path
 from typing import Optional
 
+from packaging.version import InvalidVersion, Version
 from spacy.cli.package import package as spacy_package
+from spacy.language import Language
 
 from ..about import __version__
+from ..errors import DistilError
 from .config import load_pipeline
 
 
@@ -43,8 +45,41 @@ def build_package(
     """
     if not name.isidentifier():
         raise PackageError(f"package name {name!r} must be a Python identifier (letters, digits, underscores)")
+    check_version(version)
     nlp = load_pipeline(source, overrides)
+    created = [] if output.exists() else [output]
     output.mkdir(parents=True, exist_ok=True)
+    package_dir = output / f"{nlp.lang}_{name}-{version}"
+    created += [] if package_dir.exists() else [package_dir]
+    try:
+        return _build(nlp, source, output, package_dir, name=name, version=version, wheel=wheel)
+    except BaseException:
+        # A failed build must not leave a half-written package behind for the next run to trip over.
+        for path in reversed(created):
+            shutil.rmtree(path, ignore_errors=True)
+        raise
+
+
+def check_version(version: str) -> None:
+    """Raise :class:`PackageError` unless ``version`` is a PEP 440 version (``1.0``, ``0.2.1rc1``).
+
+    Checked before anything is built: pip would otherwise refuse the version
+    only at the very end, with a page of its own output.
+    """
+    try:
+        normal = str(Version(version))
+    except InvalidVersion:
+        raise PackageError(
+            f"--version {version!r} is not a valid package version (PEP 440); use numbers such as 1.0 or 0.2.1"
+        ) from None
+    if normal != version:  # pip would name the wheel by the normal form, and the package directory would differ
+        raise PackageError(f"--version {version!r}: write it in its normal form, {normal!r}")
+
+
+def _build(
+    nlp: Language, source: Path, output: Path, package_dir: Path, *, name: str, version: str, wheel: bool
+) -> Path:
+    """Save ``nlp``, write the package with ``spacy package`` into ``package_dir``, and build its wheel."""
     with tempfile.TemporaryDirectory() as tmp:
         pipeline_dir = Path(tmp) / "pipeline"
         nlp.meta["name"] = name
@@ -59,7 +94,6 @@ def build_package(
             spacy_package(pipeline_dir, output, name=name, version=version, create_sdist=False, force=True, silent=True)
         except SystemExit as err:
             raise PackageError(f"spacy package failed for {source} (exit {err.code})") from err
-    package_dir = output / f"{nlp.lang}_{name}-{version}"
     if not wheel:
         return package_dir
     dist = output / "dist"
@@ -70,7 +104,8 @@ def build_package(
         text=True,
     )
     if result.returncode != 0:
-        raise PackageError(f"building the wheel failed:\n{result.stderr[-2000:]}")
+        last = "\n".join(result.stderr.strip().splitlines()[-8:])
+        raise PackageError(f"building the wheel of {package_dir} failed (pip wheel exit {result.returncode}):\n{last}")
     wheels = sorted(dist.glob(f"{nlp.lang}_{name}-{version}-*.whl"))
     if not wheels:
         raise PackageError(f"no wheel found in {dist} after the build")

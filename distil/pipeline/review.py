@@ -10,21 +10,26 @@ agreement between model and reviewer per label (the reviewer taken as gold).
 
 from __future__ import annotations
 
-from ..errors import DistilError
 import json
 import os
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional
 
 from spacy.language import Language
 from spacy.tokens import Doc
+from spacy.util import registry
 
+from ..errors import DistilError
 from ..records import DocRecord, dumps, from_record, to_record
+from ..schemas import NERSchema, RELSchema, TextCatSchema
 from .annotate import RECORDS, SHARDS, rebuild_shards, text_key
-from .io.labelstudio import labeling_config, labelstudio_to_doc, latest_annotation, to_labelstudio
+from .config import read_config
+from .io.labelstudio import chosen_categories, labeling_config, labelstudio_to_doc, latest_annotation, to_labelstudio
 from .io.prodigy import task_to_doc, to_prodigy
+from .io.textfile import InputError, check_json_lines, empty_message, json_array_message, numbered_lines, read_text
 from .scoring.categories import score_categories
 from .scoring.entities import score_entities
 from .scoring.relations import score_relations
@@ -49,15 +54,99 @@ def load_records(annotations: Path) -> list[DocRecord]:
     if not path.exists():
         raise ReviewError(f"no annotations at {path}: give a `distil annotate` output directory or a records .jsonl")
     records = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
+    with path.open("rb") as handle:
+        for number, raw in numbered_lines(handle):
+            if not raw.strip():
                 continue
+            if number == 1 and raw.lstrip().startswith(b"["):
+                raise ReviewError(json_array_message(str(path)))
             try:
-                records.append(DocRecord.model_validate_json(line))
+                records.append(DocRecord.model_validate_json(raw))
             except ValueError as err:
                 raise ReviewError(f"{path}:{number}: not a record ({str(err).splitlines()[0]})") from err
     return records
+
+
+def _nonempty_records(annotations: Path) -> list[DocRecord]:
+    records = load_records(annotations)
+    if not records:
+        raise ReviewError(f"{records_path(annotations)}: input is empty (no records to review)")
+    return records
+
+
+@dataclass(frozen=True)
+class ReviewSchema:
+    """The labels a reviewer may use, per task, as the pipeline config's ``[schemas]`` block declares them.
+
+    ``None`` for entities means any entity label (a relation-only pipeline
+    whose entity types the schema leaves open); an empty tuple means the
+    config declares no such task, so no label of it is accepted.
+    """
+
+    source: str
+    entities: Optional[tuple[str, ...]] = None
+    relations: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    exclusive: bool = True
+
+    @classmethod
+    def from_schemas(cls, schemas: Iterable[Any], source: str) -> ReviewSchema:
+        """The review schema of resolved task schemas (NER, relations, categories)."""
+        entities: Optional[tuple[str, ...]] = None
+        relations: tuple[str, ...] = ()
+        categories: tuple[str, ...] = ()
+        exclusive = True
+        rel_entities: tuple[str, ...] = ()
+        has_rel = False
+        for schema in schemas:
+            if isinstance(schema, NERSchema):
+                entities = schema.label_names
+            elif isinstance(schema, RELSchema):
+                has_rel = True
+                relations = schema.label_names
+                rel_entities = schema.entity_labels
+            elif isinstance(schema, TextCatSchema):
+                categories = schema.label_names
+                exclusive = schema.exclusive
+        if entities is None and not has_rel:
+            entities = ()  # no task produces entities: a reviewer adding one has made a mistake
+        elif entities is None and rel_entities:
+            entities = rel_entities
+        return cls(source, entities, relations, categories, exclusive)
+
+    def problems(self, doc: Doc) -> list[str]:
+        """Every label of ``doc`` outside the schema, each naming the labels that are allowed."""
+        out = []
+        checks: list[tuple[str, Iterable[str], Optional[tuple[str, ...]]]] = [
+            ("entity", (ent.label_ for ent in doc.ents), self.entities),
+            ("relation", (rel.label for rel in doc._.relations), self.relations),
+            ("category", doc.cats, self.categories),
+        ]
+        for what, labels, allowed in checks:
+            if allowed is None:
+                continue
+            for label in dict.fromkeys(labels):
+                if label not in allowed:
+                    known = ", ".join(allowed) if allowed else f"none: the config declares no {what} labels"
+                    out.append(f"{what} label {label!r} is not in the schema of {self.source} (known: {known})")
+        return out
+
+
+def load_review_schema(config: Path) -> ReviewSchema:
+    """The labels of a pipeline config (``.cfg`` or a saved pipeline directory), read from its ``[schemas]`` block.
+
+    Only the schemas are built, not the components, so this is quick even for
+    an LLM or encoder pipeline whose model is not at hand.
+    """
+    path = config / "config.cfg" if config.is_dir() else config
+    cfg = read_config(path)
+    if not isinstance(cfg.get("schemas"), Mapping) or not cfg["schemas"]:
+        raise ReviewError(f"{path}: no [schemas] block; give the config of the pipeline whose annotations are reviewed")
+    try:
+        resolved = registry.resolve({"schemas": cfg.interpolate()["schemas"]}, validate=True)["schemas"]
+    except Exception as err:  # confection raises many kinds for a bad block; all mean the same to the user
+        raise ReviewError(f"{path}: cannot build the [schemas] block ({str(err).splitlines()[0]})") from err
+    return ReviewSchema.from_schemas(resolved.values(), str(path))
 
 
 def key_of(record: DocRecord) -> str:
@@ -98,9 +187,15 @@ def export_review(
     fmt: ReviewFormat = "prodigy",
     order: Order = "uncertainty",
     limit: Optional[int] = None,
+    schema: Optional[ReviewSchema] = None,
 ) -> int:
-    """Write review tasks for the records in ``annotations``; returns how many were written."""
-    records = load_records(annotations)
+    """Write review tasks for the records in ``annotations``; returns how many were written.
+
+    With a ``schema``, Label Studio's labeling config offers every label the
+    schema declares (not only those the model happened to use), so a reviewer
+    can add a missing entity type, relation or category.
+    """
+    records = _nonempty_records(annotations)
     if order == "uncertainty":
         records = sorted(records, key=confidence)  # stable: ties keep input order
     if limit is not None:
@@ -114,14 +209,22 @@ def export_review(
                 task["meta"]["confidence"] = round(confidence(record), 4)
                 out.write(json.dumps(task, ensure_ascii=False) + "\n")
         return len(records)
-    multi = any(is_multi_label(r.cats) for r in records)
+    if schema is not None and schema.categories:
+        multi = not schema.exclusive
+    else:
+        multi = any(is_multi_label(r.cats) for r in records)
     tasks = [
         to_labelstudio(from_record(r, nlp), key_of(r), multi_label=multi, score=confidence(r)) for r in records
     ]
     output.write_text(json.dumps(tasks, ensure_ascii=False, indent=1), encoding="utf-8")
-    ents = sorted({e.label for r in records for e in r.entities})
-    rels = sorted({x.label for r in records for x in r.relations})
-    cats = list(dict.fromkeys(label for r in records for label in r.cats))
+    # The schema's labels first, in its order; then any the records use beyond it, so that Label Studio
+    # shows them (and the reviewer fixes them: import refuses labels outside the schema).
+    ents = list(dict.fromkeys([*((schema.entities or ()) if schema else ()),
+                               *sorted({e.label for r in records for e in r.entities})]))
+    rels = list(dict.fromkeys([*(schema.relations if schema else ()),
+                               *sorted({x.label for r in records for x in r.relations})]))
+    cats = list(dict.fromkeys([*(schema.categories if schema else ()),
+                               *(label for r in records for label in r.cats)]))
     output.with_suffix(".xml").write_text(labeling_config(ents, rels, cats, multi), encoding="utf-8")
     return len(tasks)
 
@@ -134,6 +237,7 @@ class ImportReport:
     changed: int = 0
     rejected: int = 0
     ignored: int = 0
+    unanswered: int = 0
     not_found: int = 0
     invalid: Counter[str] = field(default_factory=Counter)
     agreement: dict[str, Any] = field(default_factory=dict)
@@ -145,70 +249,141 @@ class ImportReport:
             "changed": self.changed,
             "rejected": self.rejected,
             "ignored": self.ignored,
+            "unanswered": self.unanswered,
             "not_found": self.not_found,
             "invalid": dict(self.invalid),
             "agreement": self.agreement,
         }
 
 
-def _read_review(path: Path, nlp: Language, report: ImportReport) -> dict[str, Optional[Doc]]:
-    """Map record key -> reviewed Doc (``None`` for a rejected document)."""
+def _read_review(
+    path: Path, nlp: Language, report: ImportReport, schema: Optional[ReviewSchema]
+) -> dict[str, Optional[Doc]]:
+    """Map record key -> reviewed Doc (``None`` for a rejected document).
+
+    Only answered tasks count: a Prodigy task without ``answer`` or a Label
+    Studio task without annotations is ``unanswered`` and keeps the model's
+    annotations. A task that cannot be used (malformed, a label outside the
+    ``schema``) is counted in ``report.invalid`` under its ``file:line`` (Label
+    Studio: ``file: task N``) and not merged.
+    """
     if not path.exists():
         raise ReviewError(f"review file not found: {path}")
+    try:
+        if path.suffix == ".json":
+            return _read_labelstudio(path, nlp, report, schema)
+        check_json_lines(path)
+    except InputError as err:
+        raise ReviewError(str(err)) from None
     out: dict[str, Optional[Doc]] = {}
-    if path.suffix == ".json":
-        try:
-            tasks = json.loads(path.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as err:
-            raise ReviewError(f"{path}: not Label Studio JSON ({err})") from err
-        if not isinstance(tasks, list):
-            raise ReviewError(f"{path}: Label Studio export must be a JSON list of tasks")
-        for number, task in enumerate(tasks, start=1):
-            data = task.get("data") or {}
-            key = str(data.get("key") or text_key(str(data.get("text", ""))))
-            annotation = latest_annotation(task)
-            if annotation is None:
-                report.ignored += 1
-                continue
-            result = annotation.get("result") or []
-            if any(r.get("from_name") == "review" and REJECT in (r.get("value") or {}).get("choices", []) for r in result):
-                out[key] = None
-                continue
-            try:
-                out[key] = labelstudio_to_doc(task, result, nlp)
-            except (ValueError, KeyError, TypeError) as err:
-                report.invalid[f"{path.name} task {number}: {err}"] += 1
-        return out
     with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
+        for number, raw in numbered_lines(handle):
             if not raw.strip():
                 continue
+            where = f"{path}:{number}"
             try:
                 task = json.loads(raw.decode("utf-8"))
             except (ValueError, UnicodeDecodeError) as err:
-                report.invalid[f"{path.name}:{number}: malformed JSON ({err})"] += 1
+                report.invalid[f"{where}: malformed JSON ({err})"] += 1
                 continue
-            meta = task.get("meta") or {}
+            if not isinstance(task, dict):
+                report.invalid[f"{where}: not a JSON object (one Prodigy task a line)"] += 1
+                continue
+            given_meta = task.get("meta")
+            meta: dict[str, Any] = given_meta if isinstance(given_meta, dict) else {}
             key = str(meta.get("key") or text_key(str(task.get("text", ""))))
             answer = task.get("answer")
-            if answer == REJECT:
+            if answer is None:
+                report.unanswered += 1
+            elif answer == REJECT:
                 out[key] = None
+            elif answer == "ignore":
+                report.ignored += 1
             elif answer == "accept":
                 meta.pop("confidence", None)
                 try:
-                    out[key] = task_to_doc(task, nlp)
-                except (ValueError, KeyError, TypeError) as err:
-                    report.invalid[f"{path.name}:{number}: {err}"] += 1
+                    doc = task_to_doc(task, nlp)
+                except (ValueError, KeyError, TypeError, IndexError) as err:
+                    report.invalid[f"{where}: {err}"] += 1
+                    continue
+                _accept(out, key, doc, where, report, schema)
             else:
-                report.ignored += 1
+                report.invalid[f"{where}: unknown answer {answer!r} (use accept, reject or ignore)"] += 1
     return out
 
 
-def import_review(review_file: Path, annotations: Path, nlp: Language) -> ImportReport:
-    """Merge corrected tasks into ``annotations`` (rewritten atomically) and report agreement."""
-    records = load_records(annotations)
+def _read_labelstudio(
+    path: Path, nlp: Language, report: ImportReport, schema: Optional[ReviewSchema]
+) -> dict[str, Optional[Doc]]:
+    """The reviewed Docs of a Label Studio JSON export (see :func:`_read_review`)."""
+    try:
+        tasks = json.loads(read_text(path))
+    except UnicodeDecodeError as err:
+        raise ReviewError(f"{path}: invalid UTF-8 at byte {err.start}") from err
+    except ValueError as err:
+        if not path.read_bytes().strip():
+            raise ReviewError(empty_message(str(path))) from None
+        raise ReviewError(
+            f"{path}: not Label Studio JSON ({err}); a Prodigy file (one task a line) must end in .jsonl"
+        ) from err
+    if not isinstance(tasks, list):
+        raise ReviewError(f"{path}: Label Studio export must be a JSON list of tasks")
+    if not tasks:
+        raise ReviewError(f"{path}: input is empty (no tasks)")
+    out: dict[str, Optional[Doc]] = {}
+    for number, task in enumerate(tasks, start=1):
+        where = f"{path}: task {number}"
+        if not isinstance(task, dict):
+            report.invalid[f"{where}: not a JSON object"] += 1
+            continue
+        given_data = task.get("data")
+        data: dict[str, Any] = given_data if isinstance(given_data, dict) else {}
+        key = str(data.get("key") or text_key(str(data.get("text", ""))))
+        annotation = latest_annotation(task)
+        if annotation is None:
+            if task.get("annotations"):
+                report.ignored += 1  # every annotation was cancelled: the person skipped it
+            else:
+                report.unanswered += 1
+            continue
+        result = annotation.get("result") or []
+        if any(r.get("from_name") == "review" and REJECT in (r.get("value") or {}).get("choices", []) for r in result):
+            out[key] = None
+            continue
+        try:
+            doc = labelstudio_to_doc(task, result, nlp)
+        except (ValueError, KeyError, TypeError, AttributeError) as err:
+            report.invalid[f"{where}: {err}"] += 1
+            continue
+        _accept(out, key, doc, where, report, schema)
+    return out
+
+
+def _accept(
+    out: dict[str, Optional[Doc]], key: str, doc: Doc, where: str, report: ImportReport, schema: Optional[ReviewSchema]
+) -> None:
+    """Keep a reviewed Doc, unless it uses a label outside the schema (then it is invalid, with its place)."""
+    problems = schema.problems(doc) if schema is not None else []
+    if problems:
+        for problem in problems:
+            report.invalid[f"{where}: {problem}"] += 1
+        return
+    out[key] = doc
+
+
+def import_review(
+    review_file: Path, annotations: Path, nlp: Language, *, schema: Optional[ReviewSchema] = None
+) -> ImportReport:
+    """Merge corrected tasks into ``annotations`` (rewritten atomically) and report agreement.
+
+    Tasks the reviewer answered replace the model's records; unanswered ones
+    change nothing. With a ``schema``, a task using a label outside it is
+    reported invalid (with its file and line) and not merged; the valid ones
+    are, so fixing the file and importing it again finishes the job.
+    """
+    records = _nonempty_records(annotations)
     report = ImportReport()
-    reviewed = _read_review(review_file, nlp, report)
+    reviewed = _read_review(review_file, nlp, report, schema)
     index = {key_of(r): i for i, r in enumerate(records)}
     pairs: list[tuple[Doc, Doc]] = []
     keep = [True] * len(records)
@@ -252,11 +427,17 @@ def agreement(pairs: list[tuple[Doc, Doc]]) -> dict[str, Any]:
     if labels:
         multi = any(is_multi_label(model.cats) for model, _ in pairs)
         cats = score_categories(pairs, labels, exclusive=not multi)
+        # Only labels the model or the reviewer chose: the other labels of a 77-intent schema
+        # would each print an F of 0.0 that says nothing about agreement.
+        chosen = {label for pair in pairs for doc in pair for label in chosen_categories(doc.cats, multi)}
         out["categories"] = {
             "accuracy": cats.get("cats_accuracy"),
-            "per_label": {k: v["f"] for k, v in cats["cats_f_per_type"].items() if v["f"] is not None},
+            "per_label": {
+                k: v["f"] for k, v in cats["cats_f_per_type"].items() if v["f"] is not None and k in chosen
+            },
         }
     return out
+
 
 
 def _write_records(annotations: Path, records: list[DocRecord], nlp: Language) -> None:
@@ -281,8 +462,17 @@ def simulate_review(
     """
     if not 0.0 <= fraction <= 1.0:
         raise ReviewError(f"--fraction must be between 0 and 1, got {fraction}")
-    records = load_records(annotations)
+    records = _nonempty_records(annotations)
+    if not gold:
+        raise ReviewError("the gold corpus is empty: input is empty")
     by_text = {doc.text: doc for doc in gold}
+    matched = sum(record.text in by_text for record in records)
+    if not matched:
+        # Every replacement would silently be skipped: a gold file for other texts (another split?).
+        raise ReviewError(
+            f"no texts matched: none of the {len(records)} annotated texts in {records_path(annotations)} is "
+            f"among the {len(by_text)} gold texts; give the gold corpus of the texts that were annotated"
+        )
     wanted = round(fraction * len(records))
     replaced = 0
     for i in sorted(range(len(records)), key=lambda i: confidence(records[i])):

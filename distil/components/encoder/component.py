@@ -24,8 +24,10 @@ class EncoderComponent:
     The model directory is loaded (and checked against the schema) when the
     component is built. When it does not exist the component waits for
     ``from_disk`` (``spacy.load`` of a saved pipeline builds components from
-    the saved config first, then restores the copy saved with the pipeline)
-    and raises a :class:`ModelDirError` naming the path if used before that.
+    the saved config first, then restores the copy saved with the pipeline).
+    A pipeline built from a config file gets no ``from_disk``: ``distil.load``
+    then calls :meth:`distil_check_ready`, so a missing model directory is a
+    :class:`ModelDirError` naming the path at load time, before any document.
     """
 
     distil_task = ""
@@ -60,6 +62,10 @@ class EncoderComponent:
         check_model_schema(session.manifest, self.schema, directory, self.distil_task)
         self._session = session
 
+    def distil_check_ready(self) -> None:
+        """Raise the :class:`ModelDirError` of :attr:`session` if no model is loaded (called once the pipeline is built)."""
+        _ = self.session
+
     def distil_model_files(self) -> list[Path]:
         """The weight and tokenizer files this component runs (what it costs on disk), if loaded."""
         if self._session is None:
@@ -70,9 +76,13 @@ class EncoderComponent:
     def session(self) -> EncoderSession:
         """The loaded model; raises a clear error if the model directory was never found."""
         if self._session is None:
+            where = "no encoder model directory is set" if self.model_path is None else (
+                f"encoder model directory {self.model_path} not found"
+            )
             raise ModelDirError(
-                f"component {self.name!r}: encoder model directory {self.model_path} not found; "
-                f"train one with `distil train {self.distil_task} TRAIN DEV --output DIR` and set paths.model"
+                f"component {self.name!r}: {where}; train one with `distil train {self.distil_task} TRAIN DEV "
+                f"--output DIR` and set components.{self.name}.model to it (the shipped configs read it from "
+                f"[paths]: --paths.model DIR)"
             )
         return self._session
 

@@ -10,12 +10,12 @@ torch agreement. ``torch/`` keeps the fine-tuned checkpoint so that
 
 from __future__ import annotations
 
-from ...errors import DistilError
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
+from ...errors import DistilError
 from ...schemas import NERSchema, RELSchema, SchemaError, TaskSchema, TextCatSchema
 
 FORMAT = "distil-encoder/1"

@@ -3,7 +3,10 @@
 Tasks (``llm_tasks``): ``distil.NER.v1``, ``distil.TextCat.v1``,
 ``distil.REL.v1``. Models (``llm_models``): ``distil.OpenAI.v1`` (any
 OpenAI-compatible server) and ``distil.LlamaCpp.v1`` (in-process GGUF, offline
-by default). Answer cache (``llm_misc``): ``distil.ResponseCache.v1``. After a
+by default). Answer cache (``llm_misc``): ``distil.ResponseCache.v1``.
+Few-shot examples retrieved per document (``misc`` and ``llm_misc``):
+``distil.RetrievedExamples.v1``. Answers carry scores from the models' token
+log-probabilities (:mod:`.scores`). After a
 run, :func:`collect_llm_report` gives the requests, tokens, cache hits,
 failures, latency and cost.
 """
@@ -11,6 +14,7 @@ failures, latency and cost.
 from .cache import ResponseCache, make_response_cache
 from .models import LlamaCppModel, OpenAIModel, make_llamacpp_model, make_openai_model
 from .report import LLMRunReport, collect_llm_report, reset_llm_usage
+from .retrieval import RetrievedExamples, make_retrieved_examples
 from .tasks import NERTask, RELTask, TextCatTask, make_ner_task, make_rel_task, make_textcat_task
 
 __all__ = [
@@ -20,6 +24,7 @@ __all__ = [
     "OpenAIModel",
     "RELTask",
     "ResponseCache",
+    "RetrievedExamples",
     "TextCatTask",
     "collect_llm_report",
     "make_llamacpp_model",
@@ -27,6 +32,7 @@ __all__ = [
     "make_openai_model",
     "make_rel_task",
     "make_response_cache",
+    "make_retrieved_examples",
     "make_textcat_task",
     "reset_llm_usage",
 ]

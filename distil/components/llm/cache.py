@@ -7,6 +7,10 @@ never a stale hit. Only answers that validated are stored. The database runs
 in WAL mode with one connection per thread and a busy timeout, so concurrent
 writers (threads or processes) are safe and a crash loses at most the answer
 being written.
+
+An answer is stored with its tokens' log-probabilities when the model gave
+them (a ``tokens`` column, added to older cache files on open), so a cached
+answer scores its items exactly like a fresh one.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from typing import Any, Optional, Union
 
 from spacy_llm.registry import registry
 
+from .protocol import TokenLogprob, TokenLogprobs
+
 DEFAULT_CACHE_PATH = "~/.cache/distil/llm_cache.sqlite"
 
 _SCHEMA = """
@@ -31,6 +37,26 @@ CREATE TABLE IF NOT EXISTS answers (
     created REAL NOT NULL
 )
 """
+
+
+def encode_tokens(tokens: Optional[TokenLogprobs]) -> Optional[str]:
+    """Tokens as compact JSON for the cache (``None`` stays ``None``)."""
+    if tokens is None:
+        return None
+    return json.dumps([[t.text, t.logprob, [list(alt) for alt in t.top]] for t in tokens], ensure_ascii=False)
+
+
+def decode_tokens(text: Optional[str]) -> Optional[TokenLogprobs]:
+    """The tokens :func:`encode_tokens` stored; ``None`` when there are none or they are unreadable."""
+    if not text:
+        return None
+    try:
+        return tuple(
+            TokenLogprob(str(piece), float(logprob), tuple((str(a), float(b)) for a, b in top))
+            for piece, logprob, top in json.loads(text)
+        )
+    except (ValueError, TypeError):
+        return None
 
 
 def cache_key(model_identity: dict[str, Any], prompt: str, json_schema: dict[str, Any]) -> str:
@@ -59,6 +85,12 @@ class ResponseCache:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute(_SCHEMA)
+                columns = {row[1] for row in conn.execute("PRAGMA table_info(answers)")}
+                if "tokens" not in columns:
+                    try:
+                        conn.execute("ALTER TABLE answers ADD COLUMN tokens TEXT")
+                    except sqlite3.OperationalError:
+                        pass  # another connection added it in between
             except sqlite3.Error as err:
                 raise ValueError(f"LLM cache: cannot open {self.path} as a SQLite database: {err}") from err
             self._local.conn = conn
@@ -66,14 +98,19 @@ class ResponseCache:
 
     def get(self, key: str) -> Optional[str]:
         """The stored answer for ``key``, or ``None``."""
-        row = self._connect().execute("SELECT answer FROM answers WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
+        entry = self.get_entry(key)
+        return None if entry is None else entry[0]
 
-    def put(self, key: str, model: str, answer: str) -> None:
-        """Store an answer (replacing any earlier one for the same key)."""
+    def get_entry(self, key: str) -> Optional[tuple[str, Optional[TokenLogprobs]]]:
+        """The stored answer for ``key`` with its tokens (``None`` if stored without), or ``None``."""
+        row = self._connect().execute("SELECT answer, tokens FROM answers WHERE key = ?", (key,)).fetchone()
+        return None if row is None else (str(row[0]), decode_tokens(row[1]))
+
+    def put(self, key: str, model: str, answer: str, tokens: Optional[TokenLogprobs] = None) -> None:
+        """Store an answer and its tokens' log-probabilities (replacing any earlier one for the same key)."""
         self._connect().execute(
-            "INSERT OR REPLACE INTO answers (key, model, answer, created) VALUES (?, ?, ?, ?)",
-            (key, model, answer, time.time()),
+            "INSERT OR REPLACE INTO answers (key, model, answer, created, tokens) VALUES (?, ?, ?, ?, ?)",
+            (key, model, answer, time.time(), encode_tokens(tokens)),
         )
 
     def __len__(self) -> int:

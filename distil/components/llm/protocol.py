@@ -83,13 +83,32 @@ class LLMRequest:
 
 
 @dataclass(frozen=True)
+class TokenLogprob:
+    """One generated token: its text, its log-probability, and the most likely alternatives there.
+
+    ``text`` pieces of a completion concatenate to the completion's text, so a
+    character offset in the answer maps to the tokens that wrote it. ``top``
+    holds (text, logprob) of the most likely tokens at that position (the
+    chosen one included), when the model gives them.
+    """
+
+    text: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
+
+
+TokenLogprobs = tuple[TokenLogprob, ...]
+
+
+@dataclass(frozen=True)
 class Completion:
-    """A raw answer from a model with its token counts and latency in seconds."""
+    """A raw answer from a model with its token counts, latency in seconds and, if known, token log-probs."""
 
     text: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
     latency: float = 0.0
+    tokens: Optional[TokenLogprobs] = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +122,7 @@ class LLMResponse:
     failure_reason: Optional[str] = None
     attempts: int = 0
     cached: bool = False
+    tokens: Optional[TokenLogprobs] = field(default=None, compare=False, repr=False)
 
     @property
     def ok(self) -> bool:

@@ -132,6 +132,8 @@ def make_ner_rules(
     rows = gather_rows(patterns, file, "NER patterns")
     for where, row in rows:
         check_pattern(where, row)
+        # Checked per row here, where the row's file:line is known; add_patterns checks them all again, unnamed.
+        checked.check_labels([str(row["label"])], what=f"{where}: {name!r} pattern")
     ruler.add_patterns([row for _, row in rows])
     mark_embedded(nlp, name)
     return ruler

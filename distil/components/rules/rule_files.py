@@ -10,7 +10,6 @@ again during ``spacy.load`` it sees the mark and leaves the rules to
 
 from __future__ import annotations
 
-from ...errors import DistilError
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -22,6 +21,9 @@ from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.util import SimpleFrozenList
 from typing_extensions import Self
+
+from ...errors import DistilError
+from ...pipeline.io.textfile import numbered_lines
 
 META_KEY = "distil_rules"
 
@@ -44,7 +46,7 @@ def read_jsonl(path: str | Path, what: str) -> Iterator[tuple[str, dict[str, Any
             f"{Path.cwd()}; run from the repository root or override the path, e.g. --paths.<name> FILE)"
         )
     with path.open("rb") as stream:
-        for number, raw in enumerate(stream, start=1):
+        for number, raw in numbered_lines(stream):  # drops a leading BOM, as every distil reader does
             if not raw.strip():
                 continue
             where = f"{path}:{number}"

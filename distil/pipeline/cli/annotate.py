@@ -8,10 +8,10 @@ from typing import Optional
 import typer
 from tqdm import tqdm
 
+from ...errors import DistilError
 from ..annotate import AnnotateReport, annotate
-from ..config import ConfigError, load_pipeline
-from ..io.corpus import CorpusError, read_docs
-from ..io.texts import from_docs, read_texts
+from ..config import load_pipeline
+from ..io.texts import read_inputs
 from ..usage import collect_usage
 from .app import OVERRIDES_CONTEXT, app
 from .overrides import config_overrides, fail, import_code
@@ -23,7 +23,9 @@ def annotate_command(
     ctx: typer.Context,
     config: Path = typer.Argument(..., help="Pipeline config (.cfg) or a saved pipeline directory."),
     input_file: str = typer.Argument(
-        ..., help="Text file (one doc a line), JSONL or CSV with a text field, -, or a .spacy corpus (entities kept)."
+        ...,
+        help="Text file (one doc a line), JSONL or CSV with a text field, -, or an annotated corpus "
+        "(.spacy or distil records; its entities are kept).",
     ),
     output: Path = typer.Option(..., "--output", "-o", help="Output directory (records.jsonl, docs/*.spacy)."),
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Documents per batch (and per DocBin shard)."),
@@ -36,21 +38,19 @@ def annotate_command(
     Writes OUTPUT/records.jsonl (one record per distinct text, with its input
     line in meta), OUTPUT/docs/shard-*.spacy (DocBin) and OUTPUT/report.json.
     Documents already in OUTPUT are not redone; duplicate texts are annotated
-    once. A .spacy input gives its entities to the pipeline (relation
+    once. A .spacy or records input gives its entities to the pipeline (relation
     extraction over known entities) and nothing else. Config overrides go
     after the options, spaCy style.
 
     Example: distil annotate configs/ner_llm.cfg tweets.txt --output annotations/ --batch-size 16
     """
     import_code(code)
+    if input_file != "-" and not Path(input_file).exists():
+        raise fail(f"input file not found: {input_file}")
     try:
         nlp = load_pipeline(config, config_overrides(ctx))
-        items = (
-            from_docs(read_docs(input_file, nlp), input_file)
-            if input_file.endswith(".spacy")
-            else read_texts(input_file, text_field=text_field)
-        )
-    except (ConfigError, FileNotFoundError, ValueError, CorpusError) as err:
+        items = read_inputs(input_file, nlp, text_field=text_field)
+    except (DistilError, FileNotFoundError, ValueError) as err:
         raise fail(str(err)) from None
 
     bar = tqdm(desc="annotate", unit="doc", dynamic_ncols=True, disable=None)
@@ -67,8 +67,8 @@ def annotate_command(
         report = annotate(
             nlp, items, output, batch_size=batch_size, on_batch=on_batch, usage=lambda: collect_usage(nlp), limit=limit
         )
-    except (ValueError, FileNotFoundError) as err:
-        raise fail(str(err)) from None
+    except (DistilError, ValueError, FileNotFoundError) as err:
+        raise fail(f"{err} (documents annotated before it are kept in {output}; rerun to resume)") from None
     finally:
         bar.close()
     typer.echo(
@@ -83,6 +83,9 @@ def annotate_command(
         typer.echo("  failures: " + ", ".join(f"{k}={v}" for k, v in report.failures.most_common()), err=True)
     print_usage_report(nlp)
     typer.echo(f"  output: {output / 'records.jsonl'}, {output / 'docs'}/", err=True)
+    if report.written == 0 and report.resumed == 0 and report.duplicates == 0 and report.skipped:
+        # Every input line was unusable: an exit status of 0 would pass for an annotated corpus.
+        raise fail(f"no document of {input_file} could be annotated (all {sum(report.skipped.values())} skipped)")
 
 
 def _totals(report: AnnotateReport) -> dict[str, float]:

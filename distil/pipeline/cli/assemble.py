@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ..config import ConfigError, load_pipeline
+from ..config import load_pipeline
 from .app import OVERRIDES_CONTEXT, app
 from .overrides import config_overrides, fail
 
@@ -14,8 +14,8 @@ from .overrides import config_overrides, fail
 @app.command("assemble", context_settings=OVERRIDES_CONTEXT)
 def assemble_command(
     ctx: typer.Context,
-    config: Path = typer.Argument(..., help="Pipeline config (.cfg)."),
-    output: Path = typer.Argument(..., help="Directory to save the pipeline to (nlp.to_disk)."),
+    config: Path = typer.Argument(..., help="Pipeline config (.cfg), saved pipeline directory or installed package."),
+    output: Path = typer.Argument(..., help="Directory to save the pipeline to (nlp.to_disk); created if missing."),
 ) -> None:
     """Build the pipeline a config declares (with overrides) and save it; load it later with spacy.load.
 
@@ -25,9 +25,10 @@ def assemble_command(
 
     Example: distil assemble configs/ner_encoder.cfg pipelines/ner_student --paths.model training/ner/model
     """
-    try:
-        nlp = load_pipeline(config, config_overrides(ctx))
-    except ConfigError as err:
-        raise fail(str(err)) from None
+    if output.exists() and not output.is_dir():
+        raise fail(f"{output} is a file; give a directory to save the pipeline to")
+    # Errors (a bad config, an unwritable OUTPUT) go to the CLI's handler, which prints them as one line.
+    nlp = load_pipeline(config, config_overrides(ctx))
+    output.mkdir(parents=True, exist_ok=True)  # like --output elsewhere: missing parents are created
     nlp.to_disk(output)
     typer.echo(f"distil assemble: saved {', '.join(nlp.pipe_names)} to {output}", err=True)

@@ -19,7 +19,7 @@ from .overrides import fail
 def convert_command(
     input_path: Path = typer.Argument(..., metavar="INPUT", help="The file to convert."),
     output_path: Path = typer.Argument(
-        ..., metavar="OUTPUT", help="Where to write: .spacy (DocBin) or .jsonl (distil records, or Prodigy with --to)."
+        ..., metavar="OUTPUT", help="Where to write: .spacy (DocBin), .jsonl (distil records, or Prodigy with --to prodigy), .txt (--to text)."
     ),
     fmt: str | None = typer.Option(
         None,

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import typer
-from spacy.tokens import Doc
 
 from ..config import ConfigError, load_pipeline
-from ..evaluate import EvalReport, evaluate
+from ..evaluate import DEFAULT_REPEATS, DEFAULT_WARMUP_DOCS, EvalReport, evaluate
 from ..io.corpus import CorpusError, read_docs
+from ..sample import take_sample
 from .app import OVERRIDES_CONTEXT, app
 from .overrides import fail, split_overrides
 
@@ -24,7 +22,14 @@ def evaluate_command(
     config: Path = typer.Argument(..., help="Pipeline config (.cfg) or a directory saved with nlp.to_disk."),
     gold: Path = typer.Argument(..., help="Gold documents: .spacy (DocBin) or .jsonl records (see distil convert)."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Also write the full report as JSON here."),
-    limit: int | None = typer.Option(None, "--limit", min=1, help="Evaluate on the first N gold documents only."),
+    limit: int | None = typer.Option(
+        None,
+        "--limit",
+        min=1,
+        help="Evaluate on N gold documents drawn at random with --seed (not the first N: gold files are often "
+        "sorted by label), kept in file order; the same as `distil sample --n N --seed S`.",
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the --limit sample: the same seed gives the same documents."),
     semeval_official: bool = typer.Option(
         False, "--semeval-official", help="Add the official SemEval-2010 Task 8 measure (two entities per doc)."
     ),
@@ -40,15 +45,25 @@ def evaluate_command(
     cache: bool = typer.Option(
         True, "--cache/--no-cache", help="Let LLM components answer from their response cache (a note counts the hits)."
     ),
+    repeats: int = typer.Option(
+        DEFAULT_REPEATS, "--repeats", min=1, help="Timed runs of the throughput pass; speed is their median (LLM: 1)."
+    ),
+    warmup_docs: int = typer.Option(
+        DEFAULT_WARMUP_DOCS, "--warmup-docs", min=0, help="Documents run untimed before timing starts (LLM: 0)."
+    ),
 ) -> None:
     """Score a pipeline on gold documents: P/R/F per task and label, speed, failures.
 
     Entities, categories and relations are scored for each task the pipeline
-    performs. Config overrides go after the options, spaCy style. Answers
+    performs. Config overrides go after the options, spaCy style. --limit
+    takes a seeded random sample, never the first N documents. Speed is the
+    median of --repeats timed runs after --warmup-docs untimed documents (one
+    pass and no warm-up for LLM pipelines: see docs/compare.md). Answers
     from an LLM response cache make the speed and cost figures meaningless: a
     note says how many there were; --no-cache measures the model itself.
+    When every document fails, the command exits 1 and reports no speed.
 
-    Example: distil evaluate configs/ner_rules.cfg wnut_test.spacy --output report.json --limit 500
+    Example: distil evaluate configs/ner_rules.cfg wnut_test.spacy --output report.json --limit 500 --seed 0
     """
     try:
         extra, overrides = split_overrides(list(ctx.args))
@@ -57,12 +72,12 @@ def evaluate_command(
         if not gold.exists():
             raise CorpusError(f"gold file not found: {gold}")
         nlp = load_pipeline(config, overrides)
-        docs: Iterator[Doc] = read_docs(gold, nlp)
-        golds = list(islice(docs, limit) if limit is not None else docs)
+        all_golds = list(read_docs(gold, nlp))
     except (ConfigError, CorpusError) as err:
         raise fail(str(err)) from None
-    if not golds:
+    if not all_golds:
         raise fail(f"{gold}: no gold documents: nothing to evaluate")
+    golds = take_sample(all_golds, limit, seed=seed)
     try:
         report = evaluate(
             nlp,
@@ -72,15 +87,27 @@ def evaluate_command(
             batch_size=batch_size,
             latency_docs=latency_docs,
             response_cache=cache,
+            repeats=repeats,
+            warmup_docs=warmup_docs,
         )
     except ValueError as err:
         raise fail(str(err)) from None
+    sampled = len(golds) < len(all_golds)
+    if sampled:
+        report.notes.insert(0, f"a random sample of {len(golds)} of {len(all_golds)} gold documents (--seed {seed})")
     typer.echo(format_report(report, title=f"{config} on {gold}"))
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
-        data = {"config": str(config), "gold": str(gold), "overrides": overrides, **report.to_dict()}
+        sample = {"n": len(golds), "of": len(all_golds), "seed": seed} if sampled else None
+        data = {"config": str(config), "gold": str(gold), "overrides": overrides, "sample": sample, **report.to_dict()}
         output.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         typer.echo(f"report written to {output}", err=True)
+    if report.all_failed:
+        first = report.failed_docs[0]
+        raise fail(
+            f"{config}: the pipeline failed on every one of the {report.n_docs} documents (doc {first.index}: "
+            f"{first.reason}); fix the pipeline before reading any score or speed"
+        )
 
 
 def _pct(value: Any) -> str:
@@ -99,6 +126,19 @@ def _per_type(title: str, per_type: dict[str, dict[str, float]] | None) -> list[
         prf = per_type[label]
         lines.append(_prf_rows(f"  {label}", prf.get("p"), prf.get("r"), prf.get("f")))
     return lines
+
+
+def timing_method(timing: dict[str, Any]) -> str:
+    """How the speed was measured, in words: warm-up documents and the statistic over the timed runs."""
+    if not timing:
+        return "one timed run"
+    runs = int(timing.get("repeats", 1))
+    method = f"median of {runs} timed runs" if runs > 1 else "one timed run"
+    warmup = int(timing.get("warmup_docs", 0))
+    method += f" after {warmup} warm-up docs" if warmup else ", no warm-up"
+    if timing.get("metered"):
+        method += " (the pipeline calls a metered model)"
+    return method
 
 
 def format_report(report: EvalReport, title: str = "") -> str:
@@ -133,11 +173,14 @@ def format_report(report: EvalReport, title: str = "") -> str:
         lines.append(f"  {'accuracy (directed, incl. Other)':<38} {_pct(s.get('rel_semeval_accuracy')):>7}")
         lines += _per_type("per type", s.get("rel_semeval_per_type"))
     speed = report.speed
-    lines += [
-        "",
-        f"Speed: {speed['docs_per_second']:.1f} docs/s, {speed['words_per_second']:.0f} words/s "
-        f"({speed['seconds']:.2f} s for the pipeline run)",
-    ]
+    lines.append("")
+    if speed:
+        lines.append(
+            f"Speed: {speed['docs_per_second']:.1f} docs/s, {speed['words_per_second']:.0f} words/s "
+            f"({speed['seconds']:.2f} s for the pipeline run; {timing_method(report.timing)})"
+        )
+    else:
+        lines.append("Speed: not reported (every document failed)")
     if "p95_latency_ms" in speed:
         lines.append(
             f"Latency per doc (one at a time, {speed['latency_docs']:.0f} docs): "

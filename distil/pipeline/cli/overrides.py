@@ -9,6 +9,7 @@ import typer
 from spacy.cli._util import parse_config_overrides
 
 from ..config import ConfigError
+from .app import print_error
 
 
 def config_overrides(ctx: typer.Context) -> dict[str, Any]:
@@ -20,8 +21,12 @@ def config_overrides(ctx: typer.Context) -> dict[str, Any]:
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print an error for the user (no traceback) and return the exit to raise."""
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    """Print an error for the user (no traceback) and return the exit to raise.
+
+    Raising a :class:`~distil.errors.DistilError` does the same through the
+    CLI's central handler; this stays for commands that end with a given code.
+    """
+    print_error(message)
     return typer.Exit(code)
 
 
@@ -52,6 +57,28 @@ def split_overrides(args: list[str]) -> tuple[list[str], dict[str, Any]]:
         return positional, parse_config_overrides(override_args)
     except SystemExit as err:
         raise ConfigError(f"malformed config override in {' '.join(override_args)!r}") from err
+
+
+def overrides_per_pipeline(names: list[str], overrides: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Share ``--section.key value`` overrides out among named pipelines (``distil compare``).
+
+    ``--NAME.section.key value`` applies to pipeline NAME only; a plain
+    ``--section.key value`` applies when there is one pipeline, and is
+    ambiguous (an error naming the prefixed form) when there are several.
+    """
+    per_pipeline: dict[str, dict[str, Any]] = {name: {} for name in names}
+    for key, value in overrides.items():
+        head, _, rest = key.partition(".")
+        if head in per_pipeline and "." in rest:
+            per_pipeline[head][rest] = value
+        elif len(names) == 1:
+            per_pipeline[names[0]][key] = value
+        else:
+            raise ConfigError(
+                f"override --{key} does not say which pipeline it is for ({', '.join(names)}): "
+                f"prefix it with the pipeline's name, e.g. --{names[0]}.{key}"
+            )
+    return per_pipeline
 
 
 def import_code(path: Optional[Path]) -> None:

@@ -6,19 +6,18 @@ from pathlib import Path
 
 import typer
 
-from ..config import ConfigError
-from ..package import PackageError, build_package
+from ..package import build_package
 from .app import OVERRIDES_CONTEXT, app
-from .overrides import config_overrides, fail
+from .overrides import config_overrides
 
 
 @app.command("package", context_settings=OVERRIDES_CONTEXT)
 def package_command(
     ctx: typer.Context,
-    source: Path = typer.Argument(..., help="Pipeline config (.cfg) or a directory saved with nlp.to_disk."),
+    source: Path = typer.Argument(..., help="Pipeline config (.cfg), a directory saved with nlp.to_disk, or an installed package."),
     output: Path = typer.Option(..., "--output", "-o", help="Directory for the package and dist/*.whl."),
     name: str = typer.Option(..., "--name", "-n", help="Package name (identifier); installed as <lang>_<name>."),
-    version: str = typer.Option("0.0.1", "--version", "-v", help="Package version."),
+    version: str = typer.Option("0.0.1", "--version", "-v", help="Package version (PEP 440, e.g. 1.0.0)."),
     no_wheel: bool = typer.Option(False, "--no-wheel", help="Only write the package directory."),
 ) -> None:
     """Build an installable pipeline package bundling the components' models.
@@ -29,10 +28,8 @@ def package_command(
 
     Example: distil package configs/ner_encoder.cfg --output packages/ --name ner_student --paths.model models/ner
     """
-    try:
-        built = build_package(source, output, name=name, version=version, overrides=config_overrides(ctx),
-                              wheel=not no_wheel)
-    except (ConfigError, PackageError) as err:
-        raise fail(str(err)) from None
+    # A ConfigError or PackageError goes to the CLI's handler, which prints it as one line.
+    built = build_package(source, output, name=name, version=version, overrides=config_overrides(ctx),
+                          wheel=not no_wheel)
     typer.echo(f"distil package: {built}", err=True)
     typer.echo(str(built))

@@ -9,8 +9,9 @@ from typing import Optional
 import spacy
 import typer
 
-from ..io.corpus import CorpusError, read_docs
-from ..review import ReviewError, export_review, import_review, simulate_review
+from ...errors import DistilError
+from ..io.corpus import read_docs
+from ..review import export_review, import_review, load_review_schema, simulate_review
 from .app import app
 from .overrides import fail
 
@@ -18,9 +19,13 @@ review_app = typer.Typer(help="Export annotations for a person to correct, and m
 app.add_typer(review_app, name="review")
 
 
+CONFIG_HELP = "The pipeline config (.cfg or saved pipeline directory) whose [schemas] block gives the labels."
+
+
 @review_app.command("export")
 def export_command(
     annotations: Path = typer.Argument(..., help="`distil annotate` output directory or a records .jsonl file."),
+    config: Path = typer.Option(..., "--config", "-c", help=CONFIG_HELP),
     fmt: str = typer.Option("prodigy", "--format", "-f", help="prodigy (JSONL) or labelstudio (JSON + .xml config)."),
     output: Path = typer.Option(..., "--output", "-o", help="Task file to write."),
     order: str = typer.Option("uncertainty", "--order", help="uncertainty (least confident first) or input."),
@@ -29,52 +34,71 @@ def export_command(
 ) -> None:
     """Write review tasks, least confident documents first with --order uncertainty.
 
-    Prodigy: one task a line (spans, relations, options/accept), load it with
-    a Prodigy recipe that shows spans and relations. Label Studio: a JSON list
-    of tasks with the model's predictions, plus OUTPUT.xml, the labeling config
-    to paste into the project.
+    Prodigy: one task a line (spans, relations, options/accept), with no
+    answer until the reviewer gives one; load it with a Prodigy recipe that
+    shows spans and relations, with the schema's labels (printed). Label
+    Studio: a JSON list of tasks with the model's predictions, plus
+    OUTPUT.xml, the labeling config offering every label of the schema.
 
-    Example: distil review export annotations/ner --format labelstudio --output review/ner.json --limit 200
+    Example: distil review export annotations/ner --config configs/ner_llm.cfg --format labelstudio --output review/ner.json --limit 200
     """
     if fmt not in ("prodigy", "labelstudio"):
         raise fail(f"unknown --format {fmt!r}; use prodigy or labelstudio")
     if order not in ("uncertainty", "input"):
         raise fail(f"unknown --order {order!r}; use uncertainty or input")
     try:
-        count = export_review(annotations, output, spacy.blank(lang), fmt=fmt, order=order, limit=limit)  # type: ignore[arg-type]
-    except ReviewError as err:
+        schema = load_review_schema(config)
+        count = export_review(
+            annotations, output, spacy.blank(lang), fmt=fmt, order=order, limit=limit, schema=schema  # type: ignore[arg-type]
+        )
+    except DistilError as err:
         raise fail(str(err)) from None
     typer.echo(f"distil review export: {count} task(s) written to {output}", err=True)
     if fmt == "labelstudio":
         typer.echo(f"  labeling config: {output.with_suffix('.xml')}", err=True)
+    else:
+        # Categories travel in each task's options; spans and relations need the recipe's --label.
+        for what, labels in (("entity", schema.entities), ("relation", schema.relations)):
+            if labels:
+                typer.echo(f"  {what} labels for the recipe: --label {','.join(labels)}", err=True)
 
 
 @review_app.command("import")
 def import_command(
     review_file: Path = typer.Argument(..., help="Corrected tasks: Prodigy JSONL (.jsonl) or Label Studio export (.json)."),
     into: Path = typer.Option(..., "--into", help="The annotation directory or records file to merge into."),
+    config: Path = typer.Option(..., "--config", "-c", help=CONFIG_HELP),
     lang: str = typer.Option("en", "--lang", help="Language of the tokenizer used to rebuild the Docs."),
 ) -> None:
-    """Merge corrected tasks back: reviewed documents replace the model's, rejected ones are dropped.
+    """Merge corrected tasks back: answered documents replace the model's, rejected ones are dropped.
 
-    Prints counts and model-vs-reviewer agreement (F1 per label, the reviewer
-    as gold). Documents are matched by meta.key (set by `distil annotate`) or
-    by their text.
+    Only tasks the reviewer answered count as reviewed; unanswered ones keep
+    the model's annotations. A task with a label outside the config's schema
+    is listed with its file:line and not merged (exit code 1); fix it and
+    import the file again. Prints counts and model-vs-reviewer agreement (F1
+    per label that occurs, the reviewer as gold). Documents are matched by
+    meta.key (set by `distil annotate`) or by their text.
 
-    Example: distil review import review/ner.jsonl --into annotations/ner
+    Example: distil review import review/ner.jsonl --into annotations/ner --config configs/ner_llm.cfg
     """
     try:
-        report = import_review(review_file, into, spacy.blank(lang))
-    except ReviewError as err:
+        report = import_review(review_file, into, spacy.blank(lang), schema=load_review_schema(config))
+    except DistilError as err:
         raise fail(str(err)) from None
+    invalid = sum(report.invalid.values())
     typer.echo(
         f"distil review import: {report.reviewed} reviewed ({report.changed} changed), {report.rejected} rejected, "
-        f"{report.ignored} ignored, {report.not_found} not found, {sum(report.invalid.values())} invalid",
+        f"{report.ignored} ignored, {report.unanswered} unanswered, {report.not_found} not found, {invalid} invalid",
         err=True,
     )
     for problem in report.invalid:
         typer.echo(f"  invalid: {problem}", err=True)
     typer.echo(json.dumps({"agreement": report.agreement}, indent=2))
+    if invalid:
+        raise fail(
+            f"{invalid} task problem(s) in {review_file} were not merged (listed above); fix them and import "
+            "the file again (the answered tasks already merged are merged again unchanged)"
+        )
 
 
 @review_app.command("simulate")
@@ -97,7 +121,7 @@ def simulate_command(
     nlp = spacy.blank(lang)
     try:
         summary = simulate_review(annotations, list(read_docs(gold, nlp)), fraction, output, nlp)
-    except (ReviewError, CorpusError) as err:
+    except DistilError as err:
         raise fail(str(err)) from None
     typer.echo(
         f"distil review simulate: {summary['replaced_by_gold']} of {summary['documents']} documents replaced by gold "

@@ -23,6 +23,11 @@ def sample_command(
 ) -> None:
     """Split a corpus reproducibly: N random documents to OUTPUT, the others to --rest.
 
+    The N documents are drawn uniformly at random with --seed (not the first
+    N: a corpus sorted by label would give a biased sample) and both files keep
+    the corpus order. The same corpus, N and seed always give the same files,
+    and the same documents as `evaluate --limit N --seed S` on that corpus.
+
     Example: distil sample corpus/train_full.spacy corpus/dev.spacy --n 1000 --rest corpus/pool.spacy --seed 0
     """
     try:

@@ -10,7 +10,6 @@ documents already converted are not silently mixed with holes.
 
 from __future__ import annotations
 
-from ...errors import DistilError
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,6 +18,8 @@ from typing import Any
 
 from spacy.tokens import Doc
 
+from ...errors import DistilError
+from .textfile import numbered_lines
 from .texts import Skip
 
 # Beyond this many labels (BANKING77 has 77) the printed report lists only the most frequent.
@@ -125,10 +126,7 @@ def read_lines(path: Path, report: ConversionReport) -> Iterator[tuple[int, str]
     byte, and left out; the rest of the file is still read.
     """
     with path.open("rb") as stream:
-        for number, raw in enumerate(stream, start=1):
-            raw = raw.rstrip(b"\r\n")
-            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
+        for number, raw in numbered_lines(stream):
             try:
                 yield number, raw.decode("utf-8")
             except UnicodeDecodeError as err:

@@ -24,6 +24,7 @@ from .corpus import CorpusError, read_docs, write_docs
 from .prodigy import read_prodigy, write_prodigy
 from .semeval import read_semeval
 from .tabular import read_csv, read_label_set
+from .textfile import InputError, check_json_lines, empty_message, first_content_line, is_binary, json_array_message
 
 INPUT_FORMATS: tuple[str, ...] = ("conll", "csv", "semeval", "jsonl", "docbin", "records")
 OUTPUT_FORMATS: tuple[str, ...] = ("distil", "prodigy", "text")
@@ -62,6 +63,10 @@ def detect_format(path: Path) -> str:
     if suffix in _BY_SUFFIX:
         return _BY_SUFFIX[suffix]
     first = _first_line(path)
+    if not first:
+        raise ConversionError(empty_message(str(path)))
+    if suffix in {".jsonl", ".json", ".ndjson"} and first.startswith("["):
+        raise ConversionError(json_array_message(str(path)))
     if suffix in {".jsonl", ".json", ".ndjson"} and first.startswith("{"):
         try:
             data = json.loads(first)
@@ -78,11 +83,8 @@ def detect_format(path: Path) -> str:
 
 
 def _first_line(path: Path) -> str:
-    with path.open("rb") as stream:
-        for raw in stream:
-            if raw.strip():
-                return raw.decode("utf-8", errors="replace").strip().lstrip("\ufeff")
-    return ""
+    first = first_content_line(path)
+    return "" if first is None else first.decode("utf-8", errors="replace")
 
 
 def make_nlp(lang: str) -> Language:
@@ -164,6 +166,16 @@ def convert(
             f"{target}: unknown output format {target.suffix!r}; use .spacy (DocBin) or .jsonl (distil records)"
         )
     fmt = fmt or detect_format(source)
+    if fmt != "docbin":
+        if is_binary(source):
+            raise ConversionError(f"{source}: a binary file cannot be read as {fmt}; pass --format docbin for a .spacy")
+        if first_content_line(source) is None:
+            raise ConversionError(empty_message(str(source)))
+    if fmt in {"jsonl", "records"}:
+        try:
+            check_json_lines(source)
+        except InputError as err:
+            raise ConversionError(str(err)) from None
     nlp = make_nlp(options.lang)
     # Read everything before writing: with --strict an error must not leave half a file behind.
     docs: list[Doc] = []
@@ -180,6 +192,15 @@ def convert(
             f"{source}: reading stopped by an unexpected error ({err!r}); "
             f"the {len(docs)} documents read before it were written to {target}"
         ) from err
+    if not docs:
+        # An empty output would pass for a converted corpus downstream: say why nothing came out instead.
+        reasons = "; ".join(
+            f"{count} x {reason} (e.g. {', '.join(report.examples.get(reason, []))})"
+            for reason, count in report.skips.most_common()
+        )
+        raise ConversionError(
+            f"{source}: no documents converted, nothing written" + (f": {reasons}" if reasons else "")
+        )
     _write(docs, target, to)
     return report
 

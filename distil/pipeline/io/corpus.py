@@ -8,17 +8,19 @@ failures survive.
 
 from __future__ import annotations
 
-from ...errors import DistilError
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Union
 
+from pydantic import ValidationError
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
 
-from ...records import dumps, from_record, to_record
+from ...errors import DistilError
+from ...records import DocRecord, dumps, from_record, to_record
+from .textfile import InputError, check_json_lines, numbered_lines
 
 
 class CorpusError(DistilError, ValueError):
@@ -33,32 +35,66 @@ def read_docs(path: PathLike, nlp_or_vocab: Union[Language, Vocab]) -> Iterator[
 
     A JSONL line that is not a valid record raises :class:`CorpusError` naming
     the file and line: gold data with holes would silently skew every score.
+    A line that is JSON but not a distil record (another tool's JSONL, a
+    Prodigy task) says so and points to ``distil convert``; an empty file, a
+    JSON array or a binary file is refused before the first document.
     """
     path = Path(path)
     if not path.exists():
         raise CorpusError(f"corpus file not found: {path}")
+    if path.is_dir():
+        raise CorpusError(f"{path} is a folder; give a .spacy or .jsonl corpus file")
     vocab = nlp_or_vocab.vocab if isinstance(nlp_or_vocab, Language) else nlp_or_vocab
     if path.suffix == ".spacy":
         try:
             doc_bin = DocBin(store_user_data=True).from_disk(path)
         except Exception as err:
             raise CorpusError(f"{path}: not a readable DocBin ({err})") from err
+        if len(doc_bin) == 0:
+            raise CorpusError(f"{path}: input is empty (the DocBin holds no documents)")
         yield from doc_bin.get_docs(vocab)
         return
     if path.suffix in {".jsonl", ".json", ".ndjson"}:
+        try:
+            check_json_lines(path)
+        except InputError as err:
+            raise CorpusError(str(err)) from None
         with path.open("rb") as stream:
-            for number, raw in enumerate(stream, start=1):
-                if not raw.strip():
-                    continue
-                try:
-                    data = json.loads(raw.decode("utf-8"))
-                    yield from_record(data, nlp_or_vocab)
-                except UnicodeDecodeError as err:
-                    raise CorpusError(f"{path}:{number}: invalid UTF-8 at byte {err.start}") from err
-                except (ValueError, TypeError) as err:
-                    raise CorpusError(f"{path}:{number}: not a valid record: {err}") from err
+            for number, raw in numbered_lines(stream):
+                if raw.strip():
+                    yield _parse_record(raw, path, number, nlp_or_vocab)
         return
     raise CorpusError(f"{path}: unknown corpus format {path.suffix!r}; use .spacy (DocBin) or .jsonl (records)")
+
+
+def _parse_record(raw: bytes, path: Path, number: int, nlp_or_vocab: Union[Language, Vocab]) -> Doc:
+    """The Doc of one JSONL line of records; raises :class:`CorpusError` naming ``path:number`` and the fix."""
+    where = f"{path}:{number}"
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise CorpusError(f"{where}: invalid UTF-8 at byte {err.start}") from None
+    except json.JSONDecodeError as err:
+        raise CorpusError(f"{where}: malformed JSON ({err.msg} at column {err.colno})") from None
+    if not isinstance(data, dict):
+        raise CorpusError(f"{where}: not a JSON object; a corpus has one distil record a line")
+    extra = sorted(set(data) - set(DocRecord.model_fields))
+    if "text" not in data or extra:
+        found = f"unknown field(s) {', '.join(map(repr, extra))}" if extra else "no 'text' field"
+        raise CorpusError(
+            f"{where}: not a distil record ({found}; a record has only {', '.join(DocRecord.model_fields)}). "
+            f"Convert the file first, e.g. distil convert {path} corpus.spacy --format jsonl (Prodigy-style "
+            "tasks; see docs/convert.md for CSV, CoNLL and SemEval)"
+        )
+    try:
+        return from_record(data, nlp_or_vocab)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in e['loc']) or 'record'}: {e['msg']}" for e in err.errors()[:3]
+        )
+        raise CorpusError(f"{where}: not a valid record ({problems})") from None
+    except (ValueError, TypeError) as err:
+        raise CorpusError(f"{where}: not a valid record: {err}") from None
 
 
 def write_docs(docs: Iterable[Doc], path: PathLike) -> int:

@@ -58,7 +58,7 @@ def to_labelstudio(doc: Doc, key: str, *, multi_label: bool = False, score: Opti
         result.append(item)
     data: dict[str, Any] = {"text": doc.text, "key": key}
     if doc.cats:
-        chosen = _chosen(doc.cats, multi_label)
+        chosen = chosen_categories(doc.cats, multi_label)
         result.append(
             {"id": "cats", "from_name": FROM_CATS, "to_name": TO_NAME, "type": "choices", "value": {"choices": chosen}}
         )
@@ -69,7 +69,8 @@ def to_labelstudio(doc: Doc, key: str, *, multi_label: bool = False, score: Opti
     return {"data": data, "predictions": [prediction]}
 
 
-def _chosen(cats: dict[str, float], multi_label: bool) -> list[str]:
+def chosen_categories(cats: dict[str, float], multi_label: bool) -> list[str]:
+    """The categories a document was given: the top one (exclusive) or every one at 0.5 or more."""
     if not cats:
         return []
     if multi_label:
@@ -128,7 +129,7 @@ def labelstudio_to_doc(
     choices = [c for r in result if r.get("type") == "choices" for c in (r.get("value") or {}).get("choices", [])]
     original = data.get("distil_cats")
     if isinstance(original, dict):
-        if set(_chosen(original, multi_label)) == set(choices):
+        if set(chosen_categories(original, multi_label)) == set(choices):
             write_cats(doc, {str(k): float(v) for k, v in original.items()})
         else:
             write_cats(doc, {label: 1.0 if label in choices else 0.0 for label in dict.fromkeys([*original, *choices])})

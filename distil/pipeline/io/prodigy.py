@@ -7,12 +7,13 @@ One task a line::
      "relations": [{"head", "child", "head_span", "child_span", "label"}],
      "options": [{"id", "text"}], "accept": ["LABEL"], "answer": "accept", "meta": {...}}
 
-Reading: tasks answered ``reject`` or ``ignore`` are skipped and counted;
+Reading (``convert``): tasks answered ``reject`` or ``ignore`` are skipped and counted, a task with no
+``answer`` is read as data (``review import`` counts only answered tasks as reviewed);
 relations are matched to the spans by their character offsets (or, without
 ``head_span``/``child_span``, by the ``head``/``child`` token index); the
 categories are ``options`` (plus any given label set) with 1.0 for the accepted
 ones. Writing: every entity, relation and category of the Doc, with the distil
-meta under ``meta``. Scores ride along (``score`` on spans and relations,
+meta under ``meta``, and no ``answer`` (that is the reviewer's to give). Scores ride along (``score`` on spans and relations,
 ``distil_cats`` for category scores that are not 0/1) and are kept on reading
 unless the person changed the accepted choices, so a round trip is lossless.
 """
@@ -102,7 +103,8 @@ def to_prodigy(doc: Doc) -> dict[str, Any]:
     meta = to_record(doc).meta
     if meta:
         task["meta"] = meta
-    task["answer"] = "accept"
+    # No "answer": only the reviewer gives one. An exported task that came back unanswered
+    # must not pass for a reviewed one (and be up-weighted in training as if a person checked it).
     return task
 
 

@@ -1,7 +1,10 @@
 """Read text-classification CSV files (``text,label``) into Docs with one-hot ``doc.cats``.
 
 The header is detected (a first row naming the text column); without one the
-text is the first column and the label the second. The label set is the one
+text is the first column and the label the second. A first row of bare names
+that matches no known column (``query,intent_name``) is refused rather than read
+as data, with a message naming the expected columns and the options that map
+them. The label set is the one
 given (a JSON list, as BANKING77's ``categories.json``) or else every label seen
 in the file, in order of first appearance; each Doc gets a score for every
 label, 1.0 for its own and 0.0 for the others.
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -19,8 +23,11 @@ from spacy.tokens import Doc
 
 from ...annotations import write_cats
 from .conversion_report import ConversionError, ConversionReport, read_lines
+from .textfile import read_text
 
 LABEL_COLUMN_NAMES: tuple[str, ...] = ("label", "category", "intent", "labels", "class")
+# A cell that could be a column name: an identifier-like word, no sentence punctuation or spaces.
+_HEADER_CELL = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,39}")
 
 
 def read_label_set(path: str | Path) -> list[str]:
@@ -29,7 +36,7 @@ def read_label_set(path: str | Path) -> list[str]:
     if not path.exists():
         raise ConversionError(f"label file not found: {path}")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
     except UnicodeDecodeError as err:
         raise ConversionError(f"{path}: invalid UTF-8 at byte {err.start}") from err
     if path.suffix.lower() == ".json":
@@ -60,6 +67,18 @@ def _column(header: Sequence[str], wanted: str | None, defaults: Sequence[str], 
     raise ConversionError(
         f"{source}: no {what} column {' or '.join(repr(c) for c in candidates)} in the header "
         f"({', '.join(header)}); pass --{what}-column NAME"
+    )
+
+
+def _unknown_header(source: str, number: int, row: Sequence[str]) -> None:
+    """Refuse a first row that looks like a header naming no known column, saying how to name them."""
+    names = [cell.strip() for cell in row]
+    label_hint = names[1] if len(names) > 1 else "NAME"
+    raise ConversionError(
+        f"{source}:{number}: the first row ({', '.join(names)}) looks like a header but names no known column; "
+        f"expected a text column named 'text' and a label column named one of {', '.join(LABEL_COLUMN_NAMES)}. "
+        f"Rename them, or pass --text-column {names[0]} --label-column {label_hint} "
+        "(for a file without a header, --text-column 0 --label-column 1)"
     )
 
 
@@ -104,6 +123,8 @@ def read_csv(
     source = str(path)
     good: list[tuple[int, str, str]] = []
     text_at = label_at = width = -1
+    # A first row of bare names that matched no known column: a header we did not recognise, or data?
+    suspect: tuple[int, list[str]] | None = None
     # One pass in file order, so that a strict read stops at the first bad line.
     for number, row in _rows(path, report):
         if not any(cell.strip() for cell in row):
@@ -118,6 +139,8 @@ def read_csv(
                 continue
             text_at = int(text_column) if text_column is not None and text_column.isdigit() else 0
             label_at = int(label_column) if label_column is not None and label_column.isdigit() else 1
+            if text_column is None and label_column is None and all(_HEADER_CELL.fullmatch(c.strip()) for c in row):
+                suspect = (number, row)
             if max(text_at, label_at) >= width:
                 raise ConversionError(
                     f"{source}:{number}: no header and only {width} column(s); "
@@ -137,6 +160,12 @@ def read_csv(
     if width < 0:
         report.skip(source, 1, "empty file")
         return
+    if suspect is not None and max(text_at, label_at) < len(suspect[1]):
+        first_label = suspect[1][label_at].strip()
+        others = {label for number, _, label in good if number != suspect[0]}
+        # A real first row of data shares its label with other rows (or is in the label set).
+        if first_label not in others and (labels is None or first_label not in labels):
+            _unknown_header(source, suspect[0], suspect[1])
     label_set = list(labels) if labels is not None else list(dict.fromkeys(label for _, _, label in good))
     known = set(label_set)
     for number, text, label in good:

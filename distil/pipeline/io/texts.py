@@ -1,5 +1,9 @@
 """Read raw input texts: a text file (one document a line), JSONL or CSV with a text field, or stdin.
 
+:func:`read_inputs` (what ``run`` and ``annotate`` use) also takes an annotated
+corpus (``.spacy`` or distil records) as documents. A missing, empty, binary or
+JSON-array input is refused before the first document with an
+:class:`~distil.pipeline.io.textfile.InputError` naming the file and the fix.
 Bad lines (invalid UTF-8, malformed JSON, no text field, empty text) do not stop
 the read: each is yielded as a :class:`Skip` naming the source and line, so the
 command can count and report them while the good documents go through.
@@ -15,7 +19,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Optional, Union
 
+from spacy.language import Language
 from spacy.tokens import Doc, Span
+
+from .corpus import read_docs
+from .textfile import (
+    InputError,
+    empty_message,
+    first_content_line,
+    is_binary,
+    json_array_message,
+    numbered_lines,
+    open_text,
+)
+
+CSV_SUFFIXES = frozenset({".csv", ".tsv"})
+JSONL_SUFFIXES = frozenset({".jsonl", ".json", ".ndjson"})
+RECORD_FIELDS = frozenset({"text", "entities", "relations", "cats", "meta"})
 
 
 @dataclass(frozen=True)
@@ -70,7 +90,9 @@ def parse_line(raw: bytes, source: str, number: int, *, jsonl: bool, text_field:
             record = json.loads(line)
         except json.JSONDecodeError as err:
             return Skip(source, number, f"malformed JSON: {err.msg} at column {err.colno}")
-        if not isinstance(record, dict) or text_field not in record:
+        if not isinstance(record, dict):
+            return Skip(source, number, "not a JSON object")
+        if text_field not in record:
             return Skip(source, number, f"no {text_field!r} field")
         text = record.pop(text_field)
         if not isinstance(text, str):
@@ -84,48 +106,89 @@ def parse_line(raw: bytes, source: str, number: int, *, jsonl: bool, text_field:
 
 
 def read_texts(path: Union[str, Path], *, text_field: str = "text") -> Iterator[InputItem]:
-    """Yield the documents of an input file (``-`` for stdin), one per line.
+    """The documents of an input file (``-`` for stdin), one per line.
 
     A ``.jsonl``/``.json`` file, or stdin whose first line starts with ``{``,
     is read as JSONL records with ``text_field``; a ``.csv``/``.tsv`` file by its
     ``text_field`` column (other columns become meta); anything else as plain text.
+    The file is checked before the first document is read, so a missing, empty,
+    binary or JSON-array input raises :class:`InputError` at once, naming the
+    file and the fix; bad lines later on are yielded as :class:`Skip`.
     """
     if str(path) == "-":
-        yield from _read_stream(sys.stdin.buffer, "<stdin>", None, text_field)
-        return
+        return _read_stream(sys.stdin.buffer, "<stdin>", None, text_field)
     path = Path(path)
+    source = str(path)
     if not path.exists():
-        raise FileNotFoundError(f"input file not found: {path}")
-    if path.suffix.lower() in {".csv", ".tsv"}:
-        yield from _read_csv(path, text_field, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
-        return
-    jsonl = path.suffix.lower() in {".jsonl", ".json", ".ndjson"}
+        raise InputError(f"input file not found: {path}")
+    if path.is_dir():
+        raise InputError(f"{path} is a folder; give one input file")
+    suffix = path.suffix.lower()
+    if suffix == ".spacy" or is_binary(path):
+        what = "a DocBin (.spacy)" if suffix == ".spacy" else "a binary file"
+        raise InputError(
+            f"{source}: {what} is not text; give a text file (one document a line), JSONL with a "
+            f"{text_field!r} field or CSV with a {text_field!r} column (distil run and annotate read .spacy corpora)"
+        )
+    first = first_content_line(path)
+    if first is None:
+        raise InputError(empty_message(source))
+    if suffix in CSV_SUFFIXES:
+        delimiter = "\t" if suffix == ".tsv" else ","
+        _check_csv_header(path, text_field, delimiter)
+        return _read_csv(path, text_field, delimiter)
+    jsonl = suffix in JSONL_SUFFIXES
+    if jsonl and first.startswith(b"["):
+        raise InputError(json_array_message(source))
+    return _read_file(path, jsonl, text_field)
+
+
+def _read_file(path: Path, jsonl: bool, text_field: str) -> Iterator[InputItem]:
     with path.open("rb") as stream:
         yield from _read_stream(stream, str(path), jsonl, text_field)
 
 
 def _read_stream(stream: BinaryIO, source: str, jsonl: bool | None, text_field: str) -> Iterator[InputItem]:
-    for number, raw in _lines(stream):
+    seen_content = False
+    for number, raw in numbered_lines(stream):
+        if raw.strip():
+            seen_content = True
         if jsonl is None:
             if not raw.strip():
                 yield Skip(source, number, "empty line")
                 continue
-            jsonl = raw.lstrip().startswith(b"{")
+            start = raw.lstrip()
+            # Sniffing stdin: a line that opens a JSON array of objects is JSON, not a text to annotate.
+            if start.startswith(b"[{") or start.rstrip() == b"[":
+                raise InputError(json_array_message(source))
+            jsonl = start.startswith(b"{")
         yield parse_line(raw, source, number, jsonl=jsonl, text_field=text_field)
+    if not seen_content:
+        raise InputError(empty_message(source))
+
+
+def _check_csv_header(path: Path, text_field: str, delimiter: str) -> None:
+    """Refuse a CSV whose header lacks the text column, before any row is read."""
+    with open_text(path, errors="surrogateescape") as handle:
+        header = next(csv.reader(handle, delimiter=delimiter), None)
+    if header is None:
+        raise InputError(empty_message(str(path)))
+    if text_field not in header:
+        raise InputError(
+            f"{path}:1: no {text_field!r} column in the header ({', '.join(header)}); name the text column "
+            f"{text_field!r} or pass --text-field with one of these names"
+        )
 
 
 def _read_csv(path: Path, text_field: str, delimiter: str) -> Iterator[InputItem]:
     """Rows of a CSV with a header; ``text_field`` names the text column, other columns go to meta."""
     source = str(path)
     # surrogateescape keeps the rows around a bad byte readable; the bad row is skipped below.
-    with path.open(encoding="utf-8", errors="surrogateescape", newline="") as handle:
+    with open_text(path, errors="surrogateescape") as handle:
         reader = csv.DictReader(handle, delimiter=delimiter)
-        if reader.fieldnames is None or text_field not in reader.fieldnames:
-            raise ValueError(
-                f"{source}: no {text_field!r} column in the header {reader.fieldnames}; name the text column "
-                f"with --text-field"
-            )
+        rows = 0
         for row in reader:
+            rows += 1
             number = reader.line_num
             text = row.get(text_field)
             if text is None:
@@ -141,6 +204,43 @@ def _read_csv(path: Path, text_field: str, delimiter: str) -> Iterator[InputItem
                 continue
             meta = {k: v for k, v in row.items() if k != text_field and k is not None}
             yield TextItem(text=text, source=source, line=number, meta=meta)
+    if rows == 0:
+        raise InputError(f"{source}: input is empty (a header and no rows)")
+
+
+def is_records_file(path: Union[str, Path]) -> bool:
+    """Whether a JSONL file holds distil records (what ``distil convert``/``annotate`` write) rather than texts.
+
+    A record has ``text``, ``entities`` and only record fields; a Prodigy task or
+    a plain ``{"text": ...}`` line does not.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in JSONL_SUFFIXES or not path.is_file() or is_binary(path):
+        return False
+    first = first_content_line(path)
+    if first is None:
+        return False
+    try:
+        data = json.loads(first.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(data, dict) and "text" in data and "entities" in data and set(data) <= RECORD_FIELDS
+
+
+def read_inputs(path: Union[str, Path], nlp: Language, *, text_field: str = "text") -> Iterator[InputItem]:
+    """The input documents of ``run`` and ``annotate``: texts (see :func:`read_texts`) or an annotated corpus.
+
+    A ``.spacy`` DocBin or a JSONL file of distil records is read as documents
+    whose entities are given to the pipeline (see :func:`from_docs`), so a
+    relation pipeline can run over known entities; gold relations and
+    categories are not passed on. Everything else is read as texts.
+    """
+    if str(path) != "-" and (Path(path).suffix.lower() == ".spacy" or is_records_file(path)):
+        path = Path(path)
+        if not path.exists():
+            raise InputError(f"input file not found: {path}")
+        return from_docs(read_docs(path, nlp), str(path))
+    return read_texts(path, text_field=text_field)
 
 
 def from_docs(docs: Iterable[Doc], source: str) -> Iterator[InputItem]:
@@ -150,6 +250,7 @@ def from_docs(docs: Iterable[Doc], source: str) -> Iterator[InputItem]:
     be re-annotated (e.g. by an LLM relation teacher over the given entities)
     without the gold leaking into the output.
     """
+    number = 0
     for number, doc in enumerate(docs, start=1):
         if not doc.text.strip():
             yield Skip(source, number, "empty text")
@@ -158,6 +259,8 @@ def from_docs(docs: Iterable[Doc], source: str) -> Iterator[InputItem]:
         given.ents = [Span(given, e.start, e.end, label=e.label_) for e in doc.ents]
         meta = dict(doc.user_data.get("distil.meta") or {})
         yield TextItem(text=doc.text, source=source, line=number, meta=meta, doc=given)
+    if number == 0:
+        raise InputError(f"{source}: input is empty (the corpus holds no documents)")
 
 
 def from_arguments(texts: Iterable[str]) -> Iterator[InputItem]:

@@ -8,6 +8,10 @@ starts with the same instructions and few-shot examples and ends with the
 document, and llama.cpp keeps the evaluated tokens of the previous prompt, so
 only the document part is evaluated for each new doc (the fixed prefix stays
 in the KV cache). One instance serves requests one at a time.
+
+Greedy completions (the default: grammar, lazy grammar, temperature 0) carry
+their tokens' log-probabilities, computed from the logits in the decode loop,
+which the tasks turn into entity, category and relation scores.
 """
 
 from __future__ import annotations
@@ -23,10 +27,10 @@ from spacy_llm.registry import registry
 
 from ..ask import resolve
 from ..cache import ResponseCache, UsesResponseCache
-from ..protocol import Completion, LLMRequest, LLMResponse, TransportError
+from ..protocol import Completion, LLMRequest, LLMResponse, TokenLogprob, TokenLogprobs, TransportError
 from ..usage import ReportsUsage, Usage
 from .gguf import default_model_path
-from .lazy_grammar import greedy_with_grammar
+from .lazy_grammar import greedy_decode
 from .runtime import ensure_runtime
 
 logger = logging.getLogger("distil.llamacpp")
@@ -59,6 +63,18 @@ def _route_llama_logs() -> None:
     llama_cpp.llama_log_set(forward, None)
 
 
+def _completion_logprobs(logprobs: Optional[dict[str, Any]]) -> Optional[TokenLogprobs]:
+    """Tokens from llama-cpp-python's completion ``logprobs`` (``tokens``, ``token_logprobs``, ``top_logprobs``)."""
+    if not logprobs or not logprobs.get("tokens"):
+        return None
+    tops = logprobs.get("top_logprobs") or [None] * len(logprobs["tokens"])
+    return tuple(
+        TokenLogprob(text, float(logprob), tuple((t, float(lp)) for t, lp in (top or {}).items()))
+        for text, logprob, top in zip(logprobs["tokens"], logprobs["token_logprobs"], tops, strict=True)
+        if logprob is not None
+    )
+
+
 class LlamaCppModel(ReportsUsage, UsesResponseCache):
     """The model callable spacy-llm's ``llm`` component runs; see the module docstring."""
 
@@ -76,10 +92,13 @@ class LlamaCppModel(ReportsUsage, UsesResponseCache):
         max_reasks: int = 1,
         grammar: bool = True,
         lazy_grammar: bool = True,
+        top_logprobs: int = 0,
         price_per_1k_prompt: float = 0.0,
         price_per_1k_completion: float = 0.0,
         cache: Optional[ResponseCache] = None,
     ) -> None:
+        if not 0 <= top_logprobs <= 20:
+            raise ValueError(f"distil.LlamaCpp.v1: top_logprobs must be between 0 and 20, got {top_logprobs}")
         if path:
             file = Path(path).expanduser()
             if not file.is_file():
@@ -99,6 +118,7 @@ class LlamaCppModel(ReportsUsage, UsesResponseCache):
         self.max_reasks = max_reasks
         self.grammar = grammar
         self.lazy_grammar = lazy_grammar
+        self.top_logprobs = top_logprobs
         self.cache = cache
         self.usage = Usage(price_per_1k_prompt, price_per_1k_completion)
         self._llm: Any = None
@@ -116,6 +136,16 @@ class LlamaCppModel(ReportsUsage, UsesResponseCache):
     def context_length(self) -> int:
         """The context length in tokens (``n_ctx``), used by tasks to split long documents."""
         return self.n_ctx
+
+    @property
+    def scores_answers(self) -> bool:
+        """Whether answers come with token log-probabilities: the greedy loop's, with grammar and temperature 0.
+
+        llama-cpp-python's sampling path returns log-probabilities only for a
+        model created with ``logits_all`` (logits for every prompt token too,
+        which slows every prompt), so answers decoded there carry no scores.
+        """
+        return self.grammar and self.lazy_grammar and self.temperature == 0.0
 
     @property
     def identity(self) -> dict[str, Any]:
@@ -173,14 +203,25 @@ class LlamaCppModel(ReportsUsage, UsesResponseCache):
             prompt = request.completion_text()
             started = time.perf_counter()
             max_tokens = self.max_tokens or request.max_tokens
-            if self.grammar and self.lazy_grammar and self.temperature == 0.0:
+            if self.scores_answers:
                 try:
-                    text, prompt_tokens, completion_tokens = greedy_with_grammar(
-                        llm, prompt, self._grammar(request.json_schema), max_tokens, self.repeat_penalty
+                    greedy = greedy_decode(
+                        llm,
+                        prompt,
+                        self._grammar(request.json_schema),
+                        max_tokens,
+                        self.repeat_penalty,
+                        top_logprobs=self.top_logprobs,
                     )
                 except ValueError as err:
                     raise TransportError("context_overflow", str(err)) from err
-                return Completion(text, prompt_tokens, completion_tokens, time.perf_counter() - started)
+                return Completion(
+                    greedy.text,
+                    greedy.prompt_tokens,
+                    greedy.completion_tokens,
+                    time.perf_counter() - started,
+                    greedy.tokens,
+                )
             try:
                 result = llm.create_completion(
                     prompt,
@@ -194,11 +235,13 @@ class LlamaCppModel(ReportsUsage, UsesResponseCache):
                 raise TransportError("context_overflow", str(err)) from err
             latency = time.perf_counter() - started
         tokens = result.get("usage") or {}
+        choice = result["choices"][0]
         return Completion(
-            result["choices"][0]["text"],
+            choice["text"],
             int(tokens.get("prompt_tokens") or 0),
             int(tokens.get("completion_tokens") or 0),
             latency,
+            _completion_logprobs(choice.get("logprobs")),  # None: llama.cpp gives them only with logits_all
         )
 
     def __call__(self, prompts: Iterable[Iterable[LLMRequest]]) -> Iterable[Iterable[LLMResponse]]:
@@ -212,6 +255,7 @@ class LlamaCppModel(ReportsUsage, UsesResponseCache):
                     usage=self.usage,
                     cache=self.cache,
                     max_reasks=self.max_reasks,
+                    wants_tokens=self.scores_answers,
                 )
                 for request in group
             ]
@@ -230,6 +274,7 @@ def make_llamacpp_model(
     max_reasks: int = 1,
     grammar: bool = True,
     lazy_grammar: bool = True,
+    top_logprobs: int = 0,
     price_per_1k_prompt: float = 0.0,
     price_per_1k_completion: float = 0.0,
     cache: Optional[ResponseCache] = None,
@@ -243,6 +288,9 @@ def make_llamacpp_model(
     until a list is full: on WNUT-17 it halved the tokens generated at equal F1.
     With ``lazy_grammar`` (and temperature 0) the grammar is consulted only
     when the model's greedy choice breaks it, which is several times faster.
+    Greedy answers (the default) carry their tokens' log-probabilities (the tasks' scores);
+    ``top_logprobs`` (0-20) also keeps that many alternatives per token, from
+    which a category answer gets scores for the labels it did not choose.
     """
     return LlamaCppModel(
         path=path,
@@ -256,6 +304,7 @@ def make_llamacpp_model(
         max_reasks=max_reasks,
         grammar=grammar,
         lazy_grammar=lazy_grammar,
+        top_logprobs=top_logprobs,
         price_per_1k_prompt=price_per_1k_prompt,
         price_per_1k_completion=price_per_1k_completion,
         cache=cache,

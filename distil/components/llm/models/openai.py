@@ -9,6 +9,11 @@ any other host (no start-up check against the public OpenAI API). The API key
 is read from the environment variable named in the config; it is sent in the
 ``Authorization`` header and appears nowhere else (not in errors, logs,
 caches or saved configs).
+
+With ``logprobs = true`` the request asks for the answer tokens'
+log-probabilities (``logprobs``/``top_logprobs`` of the chat API, returned by
+OpenAI, vLLM and llama.cpp's server), from which the tasks score entities,
+categories and relations exactly as for the in-process model.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from spacy_llm.registry import registry
 
 from ..ask import resolve
 from ..cache import ResponseCache, UsesResponseCache
-from ..protocol import Completion, LLMRequest, LLMResponse, TransportError
+from ..protocol import Completion, LLMRequest, LLMResponse, TokenLogprob, TokenLogprobs, TransportError
 from ..usage import ReportsUsage, Usage
 
 ResponseFormat = Literal["json_schema", "json_object", "none"]
@@ -51,6 +56,28 @@ def parse_retry_after(value: Optional[str]) -> Optional[float]:
     return max(0.0, when.timestamp() - time.time())
 
 
+def chat_logprobs(logprobs: Any) -> Optional[TokenLogprobs]:
+    """Tokens from a chat completion's ``logprobs.content`` (``token``, ``logprob``, ``top_logprobs``).
+
+    Anything else (no logprobs, another shape) gives ``None``: the answer is
+    then used without scores rather than rejected.
+    """
+    content = logprobs.get("content") if isinstance(logprobs, dict) else None
+    if not isinstance(content, list) or not content:
+        return None
+    try:
+        return tuple(
+            TokenLogprob(
+                str(item["token"]),
+                float(item["logprob"]),
+                tuple((str(alt["token"]), float(alt["logprob"])) for alt in item.get("top_logprobs") or ()),
+            )
+            for item in content
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 class OpenAIModel(ReportsUsage, UsesResponseCache):
     """The model callable spacy-llm's ``llm`` component runs; see the module docstring."""
 
@@ -72,10 +99,16 @@ class OpenAIModel(ReportsUsage, UsesResponseCache):
         max_tokens: Optional[int] = None,
         response_format: ResponseFormat = "json_schema",
         context_length: int = 8192,
+        logprobs: bool = False,
+        top_logprobs: int = 0,
         price_per_1k_prompt: float = 0.0,
         price_per_1k_completion: float = 0.0,
         cache: Optional[ResponseCache] = None,
     ) -> None:
+        if not 0 <= top_logprobs <= 20:
+            raise ValueError(f"distil.OpenAI.v1: top_logprobs must be between 0 and 20, got {top_logprobs}")
+        if top_logprobs and not logprobs:
+            raise ValueError(f"distil.OpenAI.v1: top_logprobs = {top_logprobs} needs logprobs = true")
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"distil.OpenAI.v1: base_url must start with http:// or https://, got {base_url!r}")
         if concurrency < 1:
@@ -104,6 +137,8 @@ class OpenAIModel(ReportsUsage, UsesResponseCache):
         self.max_tokens = max_tokens
         self.response_format = response_format
         self._context_length = context_length
+        self.logprobs = logprobs
+        self.top_logprobs = top_logprobs
         self.cache = cache
         self.usage = Usage(price_per_1k_prompt, price_per_1k_completion)
         self._client: Optional[httpx.Client] = None
@@ -168,6 +203,10 @@ class OpenAIModel(ReportsUsage, UsesResponseCache):
             body["top_p"] = self.top_p
         if self.seed is not None:
             body["seed"] = self.seed
+        if self.logprobs:
+            body["logprobs"] = True
+            if self.top_logprobs:
+                body["top_logprobs"] = self.top_logprobs
         if self.response_format == "json_schema":
             body["response_format"] = {
                 "type": "json_schema",
@@ -226,13 +265,19 @@ class OpenAIModel(ReportsUsage, UsesResponseCache):
                 continue
             tokens = data.get("usage") or {}
             return Completion(
-                content, int(tokens.get("prompt_tokens") or 0), int(tokens.get("completion_tokens") or 0), latency
+                content,
+                int(tokens.get("prompt_tokens") or 0),
+                int(tokens.get("completion_tokens") or 0),
+                latency,
+                chat_logprobs(data["choices"][0].get("logprobs")) if self.logprobs else None,
             )
         raise TransportError(kind, self._redact(f"{reason} (after {self.max_retries + 1} attempts)"))
 
     def _resolve(self, request: LLMRequest) -> LLMResponse:
         return resolve(
-            request, self.send, identity=self.identity, usage=self.usage, cache=self.cache, max_reasks=self.max_reasks
+            request, self.send, identity=self.identity, usage=self.usage, cache=self.cache,
+            max_reasks=self.max_reasks,
+            wants_tokens=self.logprobs,
         )
 
     def __call__(self, prompts: Iterable[Iterable[LLMRequest]]) -> Iterable[Iterable[LLMResponse]]:
@@ -278,6 +323,8 @@ def make_openai_model(
     max_tokens: Optional[int] = None,
     response_format: ResponseFormat = "json_schema",
     context_length: int = 8192,
+    logprobs: bool = False,
+    top_logprobs: int = 0,
     price_per_1k_prompt: float = 0.0,
     price_per_1k_completion: float = 0.0,
     cache: Optional[ResponseCache] = None,
@@ -289,7 +336,9 @@ def make_openai_model(
     failures are retried ``max_retries`` times; an invalid answer is re-asked
     ``max_reasks`` times with the validation error. ``response_format`` is
     ``json_schema`` (OpenAI, vLLM), ``json_object`` (llama.cpp server: schema
-    inside) or ``none``.
+    inside) or ``none``. ``logprobs = true`` asks for token log-probabilities,
+    which become entity, category and relation scores (``top_logprobs``
+    alternatives per token score the categories not chosen).
     """
     return OpenAIModel(
         model=model,
@@ -307,6 +356,8 @@ def make_openai_model(
         max_tokens=max_tokens,
         response_format=response_format,
         context_length=context_length,
+        logprobs=logprobs,
+        top_logprobs=top_logprobs,
         price_per_1k_prompt=price_per_1k_prompt,
         price_per_1k_completion=price_per_1k_completion,
         cache=cache,

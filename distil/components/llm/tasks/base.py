@@ -5,20 +5,35 @@ per doc, one :class:`LLMRequest` per chunk of the doc's text, and
 ``parse_responses`` gets the answers back per doc. Unlike spacy-llm's own
 sharding, the "shards" handed through are the original Doc (repeated), never
 copies, so a task only ever adds its own annotation to the Doc it was given.
+
+Few-shot examples are either static (a file, the same for every document) or
+retrieved per chunk (:class:`~..retrieval.RetrievedExamples`): the base class
+prepares every example once with the subclass's ``_example`` and hands each
+request the examples chosen for its chunk, embedding a whole batch of chunks at
+once. The examples are part of the prompt, so the response cache never serves
+an answer given with other examples.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional, Tuple  # noqa: UP035 - spacy-llm inspects typing generics
+from typing import Any, Iterable, Optional, Tuple, Union  # noqa: UP035 - spacy-llm inspects typing generics
 
 import jinja2
 from spacy.tokens import Doc
 
 from ....annotations import Failure, record_failure
+from ..examples import load_examples
 from ..protocol import Chunk, LLMRequest, LLMResponse
+from ..retrieval import RetrievedExamples
 from ..splitting import CHARS_PER_TOKEN, split_doc
+
+# What a task's ``examples`` setting takes: a file of static examples, or a retrieval selector.
+ExamplesSetting = Union[str, RetrievedExamples, None]
+PromptExample = dict[str, str]
+# Characters a rendered example takes besides its text and answer ("Text: ", "JSON: ", newlines).
+EXAMPLE_FRAME_CHARS = 16
 
 MIN_CHUNK_CHARS = 200
 
@@ -50,6 +65,16 @@ class TaskStats:
         self.counts = Counter()
 
 
+def example_tokens(example: PromptExample) -> int:
+    """The approximate prompt tokens of a rendered example (characters / ``CHARS_PER_TOKEN``).
+
+    Tasks have no model tokenizer at hand when they choose examples; the same
+    character ratio already sizes document chunks.
+    """
+    chars = sum(len(value) for value in example.values()) + EXAMPLE_FRAME_CHARS
+    return max(1, -(-chars // CHARS_PER_TOKEN))
+
+
 class DistilLLMTask:
     """Base of the distil tasks; subclasses build requests for a chunk and apply validated answers."""
 
@@ -69,11 +94,68 @@ class DistilLLMTask:
         self.component_name = component_name or self.distil_task
         self.stats = TaskStats()
         self._overhead_chars: Optional[int] = None
+        self._examples: list[PromptExample] = []
+        self._selector: Optional[RetrievedExamples] = None
+        self._pool: list[Optional[PromptExample]] = []
+        self._pool_labels: list[frozenset[str]] = []
+        self._pool_costs: list[int] = []
+
+    def _setup_examples(self, examples: ExamplesSetting) -> None:
+        """Prepare static examples, or the pool of a retrieval selector, with the subclass's ``_example``."""
+        if isinstance(examples, RetrievedExamples):
+            self._selector = examples
+            what = f"few-shot pool {examples.pool_path}"
+            self._pool = [self._example(doc, what) for doc in examples.docs]
+            self._pool_labels = [self._example_labels(doc) for doc in examples.docs]
+            self._pool_costs = [
+                0 if ex is None else example_tokens(ex) for ex in self._pool
+            ]
+            return
+        if examples is not None and not isinstance(examples, str):
+            raise ValueError(
+                f"{self.distil_task} task: examples must be a file path or a distil.RetrievedExamples.v1 block, "
+                f"got {type(examples).__name__}"
+            )
+        what = f"few-shot examples {examples}"
+        prepared = [self._example(doc, what) for doc in load_examples(examples)]
+        self._examples = [ex for ex in prepared if ex is not None]
+
+    def _examples_reserve_chars(self) -> int:
+        """Characters to keep free in a prompt for retrieved examples (0 with static ones)."""
+        if self._selector is None:
+            return 0
+        if self._selector.max_tokens is not None:
+            return self._selector.max_tokens * CHARS_PER_TOKEN
+        largest = sorted(self._pool_costs, reverse=True)[: self._selector.k]
+        return sum(largest) * CHARS_PER_TOKEN
+
+    def _examples_for(self, texts: list[str]) -> list[list[PromptExample]]:
+        """The examples to show with each chunk text: the static ones, or those retrieved for it."""
+        if self._selector is None:
+            return [self._examples] * len(texts)
+        usable = [ex is not None for ex in self._pool]
+        chosen = self._selector.select(texts, self._pool_labels, self._pool_costs, usable)
+        return [[self._pool[i] for i in indices if self._pool[i] is not None] for indices in chosen]  # type: ignore[misc]
 
     # --- hooks for subclasses ---------------------------------------------------
 
-    def _request(self, doc: Doc, chunk: Chunk) -> Optional[LLMRequest]:
-        """The request for one chunk, or ``None`` when there is nothing to ask."""
+    def _example(self, doc: Doc, what: str) -> Optional[PromptExample]:
+        """A few-shot example as the template shows it (``text``, ``answer``...), or ``None`` if unusable.
+
+        Raises ``ValueError`` naming ``what`` (the file) for a label outside the schema.
+        """
+        raise NotImplementedError
+
+    def _example_labels(self, doc: Doc) -> frozenset[str]:
+        """The labels an example document shows, for per-label quotas of retrieval."""
+        raise NotImplementedError
+
+    def _wants(self, doc: Doc, chunk: Chunk) -> bool:
+        """Whether a chunk gets a request at all (checked before examples are retrieved for it)."""
+        return True
+
+    def _request(self, doc: Doc, chunk: Chunk, examples: list[PromptExample]) -> Optional[LLMRequest]:
+        """The request for one chunk with its few-shot ``examples``, or ``None`` when there is nothing to ask."""
         raise NotImplementedError
 
     def _apply(self, doc: Doc, answers: list[LLMResponse], complete: bool) -> None:
@@ -93,7 +175,7 @@ class DistilLLMTask:
         if not context_length:
             return None
         if self._overhead_chars is None:
-            self._overhead_chars = len(self._empty_prompt())
+            self._overhead_chars = len(self._empty_prompt()) + self._examples_reserve_chars()
         budget_tokens = context_length - self._answer_tokens - self._overhead_chars // CHARS_PER_TOKEN - 16
         return max(MIN_CHUNK_CHARS, budget_tokens * CHARS_PER_TOKEN)
 
@@ -102,9 +184,14 @@ class DistilLLMTask:
     ) -> Iterable[Tuple[Iterable[LLMRequest], Iterable[Doc]]]:  # noqa: UP006
         """Per doc: the requests for its chunks, and the doc itself once per request (at least once)."""
         max_chars = self.chunk_chars(context_length)
+        # The whole batch is chunked first so that retrieval embeds every chunk text in one call.
+        batch: list[tuple[Doc, list[Chunk]]] = []
         for doc in docs:
             chunks = split_doc(doc, max_chars) if max_chars else ([Chunk(0, len(doc.text), doc.text)] if doc.text.strip() else [])
-            requests = [r for r in (self._request(doc, chunk) for chunk in chunks) if r is not None]
+            batch.append((doc, [chunk for chunk in chunks if self._wants(doc, chunk)]))
+        examples = iter(self._examples_for([chunk.text for _, chunks in batch for chunk in chunks]))
+        for doc, chunks in batch:
+            requests = [r for r in (self._request(doc, chunk, next(examples)) for chunk in chunks) if r is not None]
             yield requests, [doc] * max(1, len(requests))
 
     def parse_responses(

@@ -12,11 +12,11 @@ from spacy_llm.registry import registry
 from ....annotations import EntityPrediction, write_entities
 from ....schemas import NERSchema, ensure_schema
 from ..answers import dump_answer, json_schema_of, validator
-from ..examples import load_examples
 from ..grounding import ground
 from ..prompting import load_template, render
 from ..protocol import Chunk, LLMRequest, LLMResponse
-from .base import DistilLLMTask
+from ..scores import answer_scores
+from .base import DistilLLMTask, ExamplesSetting, PromptExample
 
 DEFAULT_INSTRUCTIONS = "Find the named entities in each text and list them by type as JSON."
 
@@ -47,7 +47,7 @@ class NERTask(DistilLLMTask):
         self,
         schema: NERSchema,
         *,
-        examples: Optional[str] = None,
+        examples: ExamplesSetting = None,
         template: Optional[str] = None,
         instructions: str = DEFAULT_INSTRUCTIONS,
         max_per_label: int = 4,
@@ -78,11 +78,13 @@ class NERTask(DistilLLMTask):
         self._answer = ner_answer_model(schema, max_per_label, max_mention_chars)
         self._json_schema = json_schema_of(self._answer)
         self._parse = validator(self._answer)
-        example_docs = load_examples(examples)
-        schema.check_labels([e.label_ for doc in example_docs for e in doc.ents], what=f"few-shot examples {examples}")
-        self._examples = [self._example(doc) for doc in example_docs]
+        self._setup_examples(examples)
 
-    def _example(self, doc: Doc) -> dict[str, str]:
+    def _example_labels(self, doc: Doc) -> frozenset[str]:
+        return frozenset(ent.label_ for ent in doc.ents)
+
+    def _example(self, doc: Doc, what: str) -> Optional[PromptExample]:
+        self.schema.check_labels([e.label_ for e in doc.ents], what=what)
         by_label: dict[str, list[str]] = {}
         for ent in doc.ents:
             texts = by_label.setdefault(ent.label_, [])
@@ -91,17 +93,17 @@ class NERTask(DistilLLMTask):
         answer = self._answer.model_validate({label: texts for label, texts in by_label.items()})
         return {"text": doc.text, "answer": dump_answer(answer)}
 
-    def _prompt(self, text: str) -> str:
+    def _prompt(self, text: str, examples: Optional[list[PromptExample]] = None) -> str:
         return render(
             self._template,
             instructions=self._instructions,
             labels=self.schema.labels,
-            examples=self._examples,
+            examples=self._examples if examples is None else examples,
             text=text,
         )
 
     def _empty_prompt(self) -> str:
-        return self._prompt("")
+        return self._prompt("", self._examples)
 
     def candidates(self, doc: Doc, chunk: Chunk) -> list[str]:
         """The chunk's token n-grams that could be mentions (no leading/trailing punctuation or space)."""
@@ -131,10 +133,10 @@ class NERTask(DistilLLMTask):
             prop["items"] = {"type": "string", "enum": options}
         return schema
 
-    def _request(self, doc: Doc, chunk: Chunk) -> Optional[LLMRequest]:
+    def _request(self, doc: Doc, chunk: Chunk, examples: list[PromptExample]) -> Optional[LLMRequest]:
         return LLMRequest(
             task="ner",
-            prompt=self._prompt(chunk.text),
+            prompt=self._prompt(chunk.text, examples),
             json_schema=self._schema_for(doc, chunk),
             parse=self._parse,
             chunk=chunk,
@@ -146,15 +148,18 @@ class NERTask(DistilLLMTask):
         for answer in answers:
             chunk = answer.request.chunk
             data = answer.value.model_dump(by_alias=True)
+            scores = answer_scores(answer.raw, answer.tokens)
             for label in self.schema.label_names:
-                for mention in data.get(label, []):
+                for position, mention in enumerate(data.get(label, [])):
                     self.stats.counts["mentions"] += 1
                     found = ground(mention, chunk.text)
                     if not found:
                         self.stats.counts["ungrounded"] += 1
                         continue
+                    # The probability of the tokens that wrote this mention (None without log-probs).
+                    score = scores.item([label, position]) if scores is not None else None
                     for start, end in found:
-                        predictions.append(EntityPrediction(chunk.start + start, chunk.start + end, label))
+                        predictions.append(EntityPrediction(chunk.start + start, chunk.start + end, label, score))
         write_entities(
             doc, predictions, keep_existing=self._keep_existing, overlap=self._overlap, labels=self.schema.label_names
         )
@@ -168,7 +173,7 @@ class NERTask(DistilLLMTask):
 @registry.llm_tasks("distil.NER.v1")
 def make_ner_task(
     schema: Optional[NERSchema] = None,
-    examples: Optional[str] = None,
+    examples: ExamplesSetting = None,
     template: Optional[str] = None,
     instructions: str = DEFAULT_INSTRUCTIONS,
     max_per_label: int = 4,
@@ -182,7 +187,12 @@ def make_ner_task(
     answer_tokens: int = 256,
     component_name: Optional[str] = None,
 ) -> NERTask:
-    """NER through an LLM: the schema's labels, optional few-shot ``examples`` (JSONL records or DocBin).
+    """NER through an LLM: the schema's labels, optional few-shot ``examples``.
+
+    ``examples``: a JSONL records file or DocBin (static), or a
+    ``distil.RetrievedExamples.v1`` block (chosen per document). Each entity
+    is scored with the probability of the answer tokens that wrote it when the
+    model gives log-probabilities.
 
     Mentions are grounded to the text (exact, case-insensitive, whitespace-
     normalised); ungrounded ones are counts and counted. ``max_per_label`` and

