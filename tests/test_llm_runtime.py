@@ -125,3 +125,20 @@ def test_doctor_fails_with_the_fix_for_a_model_that_cannot_run(tmp_path: Path) -
     assert "Traceback" not in done.stderr
     assert "while loading broken.gguf" in done.stderr
     assert f"fix: check that {broken} is a GGUF file" in done.stderr
+
+
+def test_a_build_without_a_cpu_backend_is_named_and_rebuilt(tmp_path: Path) -> None:
+    # A GGML_BACKEND_DL build whose backend libraries did not make it into the wheel: llama.cpp
+    # reports no CPU features and refuses every model, which is the build's fault, not the file's.
+    model = tmp_path / "model.gguf"
+    model.write_bytes(b"GGUF")
+    code = (
+        "import json, sys\n"
+        "print(json.dumps({'stage': 'system_info', 'version': '0.3.36', 'system_info': ''}), flush=True)\n"
+        "print(json.dumps({'stage': 'load'}), flush=True)\n"
+        "sys.exit('ValueError: Failed to load model from file')\n"
+    )
+    result = probe(model, command=[sys.executable, "-c", code])
+    message = explain(result, model)
+    assert "this llama.cpp build has no CPU backend" in message
+    assert "fix: rebuild llama-cpp-python" in message

@@ -60,7 +60,10 @@ def test_label_distribution_from_the_alternatives_where_the_label_starts() -> No
     scores = answer_scores(raw, tokens)
     assert scores is not None
     cats = label_distribution(scores, ["label"], "card_lost", ["card_lost", "card_found", "top_up", "exchange_rate", "other"])
-    assert cats["card_lost"] == pytest.approx(math.exp(-0.01) * 0.6 * 0.5, rel=1e-6)
+    chosen = math.exp(-0.01) * 0.6 * 0.5  # the label's sequence probability, quote included
+    top_up = min(0.3, chosen * 0.999)  # an unfinished alternative never outranks the answer
+    assert cats["card_lost"] == pytest.approx(chosen / (chosen + top_up + 0.05), rel=1e-6)
+    assert sum(cats.values()) == pytest.approx(1.0)  # a distribution over the candidates
     assert cats["top_up"] < cats["card_lost"] and cats["top_up"] > cats["exchange_rate"] > 0
     assert cats["card_found"] == 0.0 and cats["other"] == 0.0  # no alternative begins them
     assert max(cats, key=lambda label: cats[label]) == "card_lost"  # a score never changes the answer
@@ -120,7 +123,10 @@ def test_openai_logprobs_score_categories_and_relations(server: FakeOpenAIServer
     cats = server_nlp(server, "textcat", tmp_path, extra="logprobs = true\ntop_logprobs = 3\n")("Someone stole my card.").cats
     assert server.requests[-1].body["top_logprobs"] == 3
     chosen = max(cats, key=lambda label: cats[label])
-    assert chosen == "lost_or_stolen_card" and 0.0 < cats[chosen] < 1.0
+    # The fake server offers no alternative label at the label's first token: all the
+    # candidates' mass is on the answer, and the scores still form a distribution.
+    assert chosen == "lost_or_stolen_card" and cats[chosen] == pytest.approx(1.0)
+    assert sum(cats.values()) == pytest.approx(1.0)
     nlp = server_nlp(server, "rel", tmp_path)
     example: dict[str, Any] = {
         "text": REL_TEXT,

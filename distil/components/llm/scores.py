@@ -231,7 +231,9 @@ def label_distribution(
     token begins), capped so that it never exceeds the chosen label's score:
     under greedy decoding the chosen label was the model's answer, and the
     score of a label the model did not finish is only an upper bound on its
-    probability. Labels with no alternative score 0.
+    probability. Labels with no alternative score 0. The scores are then
+    divided by their sum, so they form a distribution whose maximum is the
+    chosen label (1.0 when the model offered no alternative).
     """
     chosen_score = scores.item(path)
     out = dict.fromkeys(candidates, 0.0)
@@ -253,7 +255,13 @@ def label_distribution(
         for label in matching:
             out[label] = max(out[label], min(probability / len(matching), chosen_score * 0.999))
     out[chosen] = chosen_score
-    return out
+    # A distribution over the candidates, as spaCy's exclusive textcat writes: the raw values are
+    # probabilities over the whole vocabulary (the grammar is not applied to them), tiny for a label
+    # of several tokens, and a consumer that reads 0.5 as "positive" (training, thresholds) would
+    # see no label at all. Renormalised, the chosen label keeps the maximum (it is never below an
+    # alternative) and its share says how much of the candidates' mass the model put on it.
+    total = sum(out.values())
+    return {label: value / total for label, value in out.items()} if total > 0 else out
 
 
 def logprob_tokens(pieces: Sequence[tuple[str, float]]) -> TokenLogprobs:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import platform
 import sys
 from importlib import metadata
@@ -53,7 +54,14 @@ def doctor_command(
     for package in ("llama-cpp-python", "onnxruntime", "spacy", "spacy-llm"):
         _line(package, _version(package))
     build = Path(sys.prefix) / "llama-cpp-build.txt"
-    if build.exists():
+    spec = importlib.util.find_spec("llama_cpp")
+    location = Path(spec.origin).parent if spec and spec.origin else None
+    if location is not None:
+        _line("llama location", str(location))
+    if location is not None and Path(sys.prefix) not in location.parents:
+        # The record describes the environment's own install, not a llama_cpp found first on PYTHONPATH.
+        _line("llama build", "unknown (llama_cpp is imported from outside this environment)")
+    elif build.exists():
         flags_line = next((ln for ln in build.read_text().splitlines() if ln.startswith("cmake_args=")), "")
         _line("llama build", flags_line.removeprefix("cmake_args=") or "(no flags recorded)")
     else:
@@ -66,7 +74,7 @@ def doctor_command(
         raise fail(str(err)) from None
     _line("model", str(path))
     result = probe(path, timeout=timeout)
-    _line("llama.cpp", result.system_info.strip() or "(no system info: the child died before printing it)")
+    _line("llama.cpp", result.system_info.strip() or "(no CPU features reported)")
     missing = missing_features(result.compiled, flags)
     if missing:
         _line("not on this cpu", ", ".join(missing))

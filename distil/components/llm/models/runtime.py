@@ -197,7 +197,11 @@ def explain(result: ProbeResult, model_path: Path) -> str:
     tail = result.stderr.strip().splitlines()[-3:]
     if tail:
         lines.append("  stderr: " + " | ".join(tail))
-    if result.stage == "load" and not result.signal_name and not result.timed_out:
+    no_backend = result.stage in ("load", "decode") and "CPU" not in result.system_info
+    if no_backend:
+        # A GGML_BACKEND_DL build whose CPU backend libraries were not shipped: it fails to load any model.
+        lines.append("  cause: this llama.cpp build has no CPU backend (its system info lists none)")
+    if result.stage == "load" and not result.signal_name and not result.timed_out and not no_backend:
         # An exception while loading (not a crash) is the model file's fault, not the build's.
         lines.append(f"  fix: check that {model_path} is a GGUF file this llama.cpp can read")
     else:
