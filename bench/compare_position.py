@@ -39,7 +39,7 @@ import json, sys
 import spacy
 from distil.pipeline.compare import compare_one
 from distil.pipeline.config import load_pipeline
-from distil.pipeline.io.corpus import read_docs
+from distil.corpus import read_docs
 from distil.pipeline.sample import take_sample
 gold, config, limit = sys.argv[1], sys.argv[2], int(sys.argv[3])
 golds = take_sample(list(read_docs(gold, spacy.blank("en"))), limit, seed=0)

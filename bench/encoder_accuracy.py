@@ -7,10 +7,11 @@ SemEval-2010 Task 8): a seeded 10% of train.
     python bench/encoder_accuracy.py evaluate TASK MODEL_DIR TEST.spacy [--threads 2] [--semeval]
 
 ``evaluate`` runs the model through the distil component (onnxruntime) on
-copies of the gold docs (entities kept for rel) and prints P/R/F (ner),
-accuracy (textcat) or micro and macro F1 (rel; ``--semeval`` keeps one
-relation per sentence, which makes macro F1 the official direction-aware
-SemEval-2010 Task 8 score, Other excluded).
+copies of the gold docs (entities kept for rel) and scores them with
+``distil.scoring``, the scorer of ``distil evaluate`` (same keys): P/R/F (ner),
+accuracy and macro F1 (textcat), micro and macro F1 (rel; ``--semeval`` adds
+the official direction-aware SemEval-2010 Task 8 measure, Other excluded,
+``rel_semeval_macro_f``).
 """
 
 from __future__ import annotations
@@ -27,10 +28,10 @@ import spacy
 from distil.components.encoder.manifest import Manifest
 from distil.components.encoder.ner import annotate_entities
 from distil.components.encoder.relations import annotate_relations
-from distil.components.encoder.scoring import score_cats, score_entities, score_relations
 from distil.components.encoder.session import EncoderSession
 from distil.components.encoder.textcat import annotate_cats
-from distil.pipeline.io.corpus import read_docs, write_docs
+from distil.corpus import read_docs, write_docs
+from distil.scoring import score_semeval, score_task, semeval_answers
 
 
 def split(args: argparse.Namespace) -> None:
@@ -46,7 +47,7 @@ def split(args: argparse.Namespace) -> None:
 
 
 def blank(doc: spacy.tokens.Doc, keep_ents: bool) -> spacy.tokens.Doc:
-    from distil.components.encoder.train.examples import blank_copy
+    from distil.training.examples import blank_copy
 
     return blank_copy(doc, "rel" if keep_ents else "ner")
 
@@ -63,17 +64,22 @@ def evaluate(args: argparse.Namespace) -> None:
         started = time.perf_counter()
         if args.task == "ner":
             annotate_entities(session, docs, schema.label_names, 64)
-            scores = score_entities(docs, gold)
-            line = "P {p:.4f} R {r:.4f} F {f:.4f}".format(**scores["micro"])  # type: ignore[arg-type]
         elif args.task == "textcat":
             annotate_cats(session, docs, schema, 64)  # type: ignore[arg-type]
-            scores = score_cats(docs, gold, schema)  # type: ignore[arg-type]
-            line = f"accuracy {scores['accuracy']:.4f} macro-F {scores['macro_f']:.4f}"
         else:
             annotate_relations(session, docs, schema, 64)  # type: ignore[arg-type]
-            scores = score_relations(docs, gold, schema.label_names, top1=args.semeval)
-            line = f"micro-F {scores['micro']['f']:.4f} macro-F {scores['macro_f']:.4f}"  # type: ignore[index]
         seconds = time.perf_counter() - started
+        pairs = list(zip(docs, gold, strict=True))
+        scores = score_task(args.task, pairs, schema)
+        if args.task == "ner":
+            line = f"P {scores['ents_p'] or 0:.4f} R {scores['ents_r'] or 0:.4f} F {scores['ents_f'] or 0:.4f}"
+        elif args.task == "textcat":
+            line = f"accuracy {scores['cats_accuracy'] or 0:.4f} macro-F {scores['cats_macro_f']:.4f}"
+        else:
+            line = f"micro-F {scores['rel_micro_f'] or 0:.4f} macro-F {scores['rel_macro_f'] or 0:.4f}"
+            if args.semeval:
+                scores.update(score_semeval(semeval_answers(pairs)[0]))
+                line += f" SemEval macro-F {scores['rel_semeval_macro_f'] or 0:.4f}"
         results[precision] = scores
         print(f"{args.task} {precision}: {line} ({len(docs)} docs, {seconds:.1f}s, {args.threads} threads)")
     if args.json:

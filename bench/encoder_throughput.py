@@ -68,7 +68,7 @@ def small_model(task: str, train: Path, dev: Path, work: Path, threads: int) -> 
     """Train a small model quickly (speed needs the architecture, not the accuracy)."""
     import spacy
 
-    from distil.pipeline.io.corpus import read_docs, write_docs
+    from distil.corpus import read_docs, write_docs
 
     nlp = spacy.blank("en")
     small_train = work / f"{task}_small_train.spacy"
@@ -88,7 +88,7 @@ def words(texts: list[str]) -> int:
 
 def time_distil(task: str, model: Path, docs: list[Any], precision: str, threads: int) -> tuple[float, Any]:
     import distil
-    from distil.components.encoder.train.examples import blank_copy
+    from distil.training.examples import blank_copy
 
     nlp = distil.load(REPO / "configs" / CONFIGS[task],
                       {"paths.model": str(model), f"components.{task}.precision": precision,
@@ -113,7 +113,7 @@ def time_hf(task: str, model: Path, docs: list[Any], threads: int) -> float:
 
     from distil.components.encoder.manifest import Manifest
     from distil.components.encoder.markers import Mention, mark_pair
-    from distil.components.encoder.train.modeling import load_model
+    from distil.training.modeling import load_model
 
     logging.set_verbosity_error()
     torch.set_num_threads(threads)
@@ -206,7 +206,7 @@ def main() -> None:
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
     import spacy
 
-    from distil.pipeline.io.corpus import read_docs
+    from distil.corpus import read_docs
 
     work = Path(tempfile.mkdtemp(prefix=f"distil-bench-{args.task}-"))
     train, dev, test = corpora(args.task, args.data, work)

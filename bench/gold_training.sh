@@ -95,8 +95,8 @@ $PY - "$WORK" <<'EOF'
 import json, sys
 from pathlib import Path
 work = Path(sys.argv[1])
-keys = {"wnut": ("ner", lambda s: s["micro"]["f"]), "b77": ("textcat", lambda s: s["accuracy"]),
-        "sem": ("rel", lambda s: s["macro_f"])}
+keys = {"wnut": ("ner", lambda s: s["ents_f"]), "b77": ("textcat", lambda s: s["cats_accuracy"]),
+        "sem": ("rel", lambda s: s["rel_semeval_macro_f"])}
 for prefix, (task, measure) in keys.items():
     runs = []
     for run in ("a", "b"):

@@ -24,8 +24,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import distil  # noqa: E402
-from distil.components.llm import collect_llm_report, reset_llm_usage  # noqa: E402
-from distil.pipeline.io.corpus import read_docs  # noqa: E402
+from distil.corpus import read_docs  # noqa: E402
+from distil.pipeline.usage import collect_usage, reset_usage  # noqa: E402
 from distil.records import from_record  # noqa: E402
 
 GOLD = {
@@ -53,17 +53,16 @@ def main() -> None:
             for d in gold[: args.docs]
         ]
         nlp(nlp.make_doc("warm up the model load") if task != "rel" else inputs[0])
-        reset_llm_usage(nlp)
+        reset_usage(nlp)
         started = time.perf_counter()
         for doc in inputs:
             nlp(doc)
         elapsed = time.perf_counter() - started
-        report = collect_llm_report(nlp)
-        assert report is not None
+        usage = collect_usage(nlp)[task]
         print(
             f"{task:8s} {len(inputs)} docs, {args.threads} thread(s): {len(inputs) / elapsed:5.2f} docs/s, "
-            f"{report.completion_tokens / elapsed:6.1f} completion tok/s, {report.prompt_tokens / elapsed:7.1f} "
-            f"prompt tok/s, latency p50 {report.to_dict()['latency_p50']:.2f} s, failures {report.failures}",
+            f"{usage['completion_tokens'] / elapsed:6.1f} completion tok/s, {usage['prompt_tokens'] / elapsed:7.1f} "
+            f"prompt tok/s, latency p50 {usage['latency_p50_ms'] / 1000:.2f} s, failures {usage.get('failures', {})}",
             flush=True,
         )
 

@@ -24,8 +24,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import distil  # noqa: E402
-from distil.components.llm import collect_llm_report, reset_llm_usage  # noqa: E402
-from distil.pipeline.io.corpus import read_docs  # noqa: E402
+from distil.corpus import read_docs  # noqa: E402
+from distil.pipeline.usage import collect_usage, reset_usage, usage_totals  # noqa: E402
 
 
 def main() -> None:
@@ -43,21 +43,20 @@ def main() -> None:
 
     started = time.perf_counter()
     list(llm.pipe(texts))
-    warm = collect_llm_report(llm)
-    assert warm is not None
-    print(f"warming pass: {time.perf_counter() - started:.1f} s, {warm.requests} model requests, "
-          f"{warm.cache_hits} cache hits")
+    warm = usage_totals(collect_usage(llm), ("requests", "cache_hits"))
+    print(f"warming pass: {time.perf_counter() - started:.1f} s, {warm.get('requests', 0):.0f} model requests, "
+          f"{warm.get('cache_hits', 0):.0f} cache hits")
 
     def best(nlp, check_cache: bool) -> float:  # type: ignore[no-untyped-def]
         rates = []
         for _ in range(args.repeat):
-            reset_llm_usage(nlp)
+            reset_usage(nlp)
             started = time.perf_counter()
             docs = list(nlp.pipe(texts))
             rates.append(len(docs) / (time.perf_counter() - started))
             if check_cache:
-                report = collect_llm_report(nlp)
-                assert report is not None and report.requests == 0, "the timed pass must not call the model"
+                requests = usage_totals(collect_usage(nlp), ("requests",)).get("requests")
+                assert requests == 0, "the timed pass must not call the model"
         return max(rates)
 
     llm_rate = best(llm, True)

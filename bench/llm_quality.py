@@ -5,7 +5,8 @@ context) with the same two few-shot examples and label descriptions on the
 first N sentences of the WNUT-17 test set. spacy-llm gets a minimal model
 wrapper around the same llama.cpp completion call (greedy, stop at a blank
 line); distil.NER.v1 runs through distil.LlamaCpp.v1 (JSON-schema grammar).
-The answer cache is off. Entity-level micro P/R/F1 (exact offsets and label).
+The answer cache is off. Entity-level micro P/R/F1 (exact span and label) from
+``distil.scoring.score_entities``, the scorer of ``distil evaluate``.
 
     .venv/bin/python bench/llm_quality.py [--docs 200] [--threads 1]
 
@@ -36,12 +37,13 @@ from spacy.language import Language  # noqa: E402
 from spacy.tokens import Doc  # noqa: E402
 from spacy_llm.registry import registry  # noqa: E402
 
-from distil.components.llm import collect_llm_report  # noqa: E402
 from distil.components.llm.examples import load_examples  # noqa: E402
 from distil.components.llm.models.gguf import default_model_path  # noqa: E402
 from distil.pipeline.config import read_config  # noqa: E402
 from distil.pipeline.io.conll import read_conll  # noqa: E402
 from distil.pipeline.io.conversion_report import ConversionReport  # noqa: E402
+from distil.pipeline.usage import collect_usage  # noqa: E402
+from distil.scoring import score_entities  # noqa: E402
 
 WNUT = {
     "test": Path("/work/shared/data/wnut17/emerging.test.annotated"),
@@ -119,27 +121,22 @@ def spacy_llm_pipeline(labels: dict[str, str], threads: int, examples: Path) -> 
     return nlp
 
 
-def spans(doc: Doc) -> set[tuple[int, int, str]]:
-    return {(e.start_char, e.end_char, e.label_.lower()) for e in doc.ents}
+def entity_prf(pairs: Iterable[tuple[Doc, Doc]]) -> tuple[float, float, float]:
+    """Micro precision, recall and F1 of ``(predicted, gold)`` Doc pairs, as ``distil evaluate`` scores them.
 
-
-def prf(tp: int, n_pred: int, n_gold: int) -> tuple[float, float, float]:
-    """Micro precision, recall and F1 from counts (0.0 where undefined)."""
-    precision = tp / n_pred if n_pred else 0.0
-    recall = tp / n_gold if n_gold else 0.0
-    return precision, recall, 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    0.0 where spaCy's scorer has nothing to measure (no entity on either side).
+    """
+    scores = score_entities(pairs)
+    return scores["ents_p"] or 0.0, scores["ents_r"] or 0.0, scores["ents_f"] or 0.0
 
 
 def evaluate(nlp: Language, gold: list[Doc]) -> dict[str, Any]:
     started = time.perf_counter()
     predicted = [nlp(doc.text) for doc in gold]
     elapsed = time.perf_counter() - started
-    tp = sum(len(spans(p) & spans(g)) for p, g in zip(predicted, gold, strict=True))
-    n_pred = sum(len(spans(p)) for p in predicted)
-    n_gold = sum(len(spans(g)) for g in gold)
-    precision, recall, f1 = prf(tp, n_pred, n_gold)
+    precision, recall, f1 = entity_prf(zip(predicted, gold, strict=True))
     return {"p": precision, "r": recall, "f1": f1, "docs_per_s": len(gold) / elapsed, "seconds": elapsed,
-            "predicted": n_pred, "gold": n_gold}
+            "predicted": sum(len(p.ents) for p in predicted), "gold": sum(len(g.ents) for g in gold)}
 
 
 def main() -> None:
@@ -158,13 +155,11 @@ def main() -> None:
     if args.distil_only:
         ours = distil_pipeline(labels, args.threads, args.task, args.model)
         r = evaluate(ours, gold)
-        report = collect_llm_report(ours)
-        assert report is not None
-        counts = report.components[0].counts
+        usage = collect_usage(ours)["ner"]
         print(f"{args.docs} WNUT-17 {args.split} sentences, distil.NER.v1 task {args.task} model {args.model}")
         print(f"  P {r['p']:.3f} R {r['r']:.3f} F1 {r['f1']:.3f}  {r['docs_per_s']:.2f} docs/s  "
-              f"predicted {r['predicted']} gold {r['gold']}  mentions {counts.get('mentions', 0)} "
-              f"ungrounded {counts.get('ungrounded', 0)} failures {report.failures}")
+              f"predicted {r['predicted']} gold {r['gold']}  mentions {usage.get('mentions', 0)} "
+              f"ungrounded {usage.get('ungrounded', 0)} failures {usage.get('failures', {})}")
         return
     with tempfile.TemporaryDirectory() as tmp:
         baseline = spacy_llm_pipeline(labels, args.threads, spacy_llm_examples(Path(tmp) / "examples.jsonl"))
@@ -174,9 +169,7 @@ def main() -> None:
     ours = distil_pipeline(labels, args.threads)
     results["distil.NER.v1"] = evaluate(ours, gold)
     print("distil:", json.dumps(results["distil.NER.v1"]), flush=True)
-    report = collect_llm_report(ours)
-    assert report is not None
-    print(report.format())
+    print("distil usage:", json.dumps(collect_usage(ours)), flush=True)
     base, mine = results["spacy-llm spacy.NER.v3"], results["distil.NER.v1"]
     print(f"{args.docs} WNUT-17 {args.split} sentences, {args.threads} thread(s)")
     for name, r in results.items():

@@ -32,9 +32,10 @@ sys.path.insert(0, str(REPO / "bench"))
 
 import spacy  # noqa: E402
 from llama_cpp import Llama, LlamaGrammar  # noqa: E402
-from llm_quality import EXAMPLES, WNUT, label_descriptions, prf, spans  # noqa: E402
+from llm_quality import EXAMPLES, WNUT, entity_prf, label_descriptions  # noqa: E402
 from spacy.tokens import Doc  # noqa: E402
 
+from distil.annotations import EntityPrediction, write_entities  # noqa: E402
 from distil.components.llm.examples import load_examples  # noqa: E402
 from distil.components.llm.grounding import ground  # noqa: E402
 from distil.components.llm.models.gguf import default_model_path  # noqa: E402
@@ -84,7 +85,8 @@ def main() -> None:
     bias = dict.fromkeys(opens, args.bias) if args.bias else None
     mark = re.compile(r"\[([^\]]*)\]\((" + "|".join(map(re.escape, names)) + r")\)")
     started = time.perf_counter()
-    tp = n_pred = n_gold = generated = 0
+    generated = 0
+    pairs: list[tuple[Doc, Doc]] = []
     for doc in gold:
         grammar = LlamaGrammar.from_string(copy_grammar(doc, names), verbose=False)
         text, _, n = greedy_with_grammar(llm, prefix + f"Text: {doc.text}\nTagged: ", grammar, 400, logit_bias=bias)
@@ -102,13 +104,16 @@ def main() -> None:
                     continue
                 start = found[0][0]
             predicted.add((start, start + len(m.group(1)), m.group(2)))
-        tp += len(predicted & spans(doc))
-        n_pred += len(predicted)
-        n_gold += len(spans(doc))
+        # The predictions on a copy of the gold tokens, written by the canonical writer and scored as evaluate does.
+        answer = Doc(doc.vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc])
+        write_entities(answer, [EntityPrediction(*mention) for mention in sorted(predicted)], overlap="longest")
+        pairs.append((answer, doc))
         if args.show:
             print(text.rstrip())
     elapsed = time.perf_counter() - started
-    p, r, f1 = prf(tp, n_pred, n_gold)
+    p, r, f1 = entity_prf(pairs)
+    n_pred = sum(len(answer.ents) for answer, _ in pairs)
+    n_gold = sum(len(doc.ents) for doc in gold)
     print(f"{args.docs} WNUT-17 {args.split} sentences, bias {args.bias}: P {p:.3f} R {r:.3f} F1 {f1:.3f} "
           f"predicted {n_pred} gold {n_gold} {args.docs / elapsed:.2f} docs/s, {generated} generated tokens")
     print(f"RESULT inline_f1={f1:.3f}")

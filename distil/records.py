@@ -3,6 +3,12 @@
 A record holds the text, entities with character offsets, relations by entity
 index, categories and free-form meta (failures included). ``to_record`` and
 ``from_record`` are inverse for everything a distil backend writes.
+
+Every record carries ``schema_version`` (:data:`RECORD_SCHEMA_VERSION`), so a
+later change of the record's shape can be read back: a record without the
+field is a version 1 record (every record written before the field existed
+reads as before), and one from a newer distil is refused with a message
+rather than misread.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from spacy.language import Language
 from spacy.tokenizer import Tokenizer
 from spacy.tokens import Doc
@@ -27,6 +33,8 @@ from .annotations import (
 )
 
 META_KEY = "distil.meta"
+# The version of the record shape this distil writes; bump it (and read the older shapes) when the shape changes.
+RECORD_SCHEMA_VERSION = 1
 
 
 class EntityRecord(BaseModel):
@@ -62,6 +70,21 @@ class DocRecord(BaseModel):
     relations: list[RelationRecord] = Field(default_factory=list)
     cats: dict[str, float] = Field(default_factory=dict)
     meta: dict[str, Any] = Field(default_factory=dict, description="Free-form; 'failures' lists what failed.")
+    schema_version: int = Field(
+        default=RECORD_SCHEMA_VERSION,
+        ge=1,
+        description="The version of this record shape; a record without it is version 1.",
+    )
+
+    @field_validator("schema_version")
+    @classmethod
+    def _known_version(cls, version: int) -> int:
+        if version > RECORD_SCHEMA_VERSION:
+            raise ValueError(
+                f"record schema_version {version} is newer than this distil reads (up to {RECORD_SCHEMA_VERSION}); "
+                "upgrade distil to read it"
+            )
+        return version
 
     @model_validator(mode="after")
     def _consistent(self) -> DocRecord:

@@ -121,7 +121,7 @@ def corpus(task: str, directory: Path, n_train: int = 60, n_dev: int = 20) -> tu
 
 
 def tiny_settings(**changes: Any) -> Any:
-    from distil.components.encoder.train.loop import TrainSettings
+    from distil.training.loop import TrainSettings
 
     values: dict[str, Any] = {"epochs": 6, "lr": 3e-3, "batch_size": 8, "max_length": 48, "seed": 0, "patience": 6, "warmup": 0.0,
               "freeze_embeddings": False, "head_lr_scale": 1.0}
@@ -133,7 +133,7 @@ def trained(task: str) -> Path:
     """A tiny model directory for ``task``, trained once per session."""
     if task in _CACHE:
         return _CACHE[task]
-    from distil.components.encoder.train.loop import train
+    from distil.training.loop import train
 
     train_path, dev_path = corpus(task, _TMP / "data")
     output = _TMP / f"model-{task}"

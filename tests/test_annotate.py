@@ -11,8 +11,8 @@ from pathlib import Path
 
 import spacy
 
+from distil.corpus import read_docs
 from distil.pipeline.annotate import annotate, read_records
-from distil.pipeline.io.corpus import read_docs
 from distil.pipeline.io.texts import read_texts
 
 from .conftest import distil_cli

@@ -18,8 +18,8 @@ from distil.annotations import (
     write_entities,
     write_relations,
 )
-from distil.pipeline.io.corpus import CorpusError, read_docs, write_docs
-from distil.records import DocRecord, from_record, record_json_schema, to_record
+from distil.corpus import CorpusError, read_docs, write_docs
+from distil.records import RECORD_SCHEMA_VERSION, DocRecord, dumps, from_record, record_json_schema, to_record
 from distil.schemas import SchemaError, make_rel_schema, make_textcat_schema
 
 TEXT = "Apple hired Tim Cook in Cupertino."
@@ -127,6 +127,26 @@ def test_record_round_trip_and_json_schema(nlp: Language) -> None:
     schema = record_json_schema()
     assert set(schema["required"]) == {"text"}
     assert {"entities", "relations", "cats", "meta"} <= set(schema["properties"])
+
+
+def test_records_carry_a_schema_version_and_older_records_still_read(nlp: Language, tmp_path) -> None:
+    written = json.loads(dumps(to_record(annotated(nlp))))
+    assert written["schema_version"] == RECORD_SCHEMA_VERSION == 1
+    schema = record_json_schema()["properties"]["schema_version"]
+    assert schema["default"] == 1 and schema["type"] == "integer" and "version" in schema["description"]
+    # A record written before the field existed is a version 1 record, in memory and in a corpus file.
+    older = {k: v for k, v in written.items() if k != "schema_version"}
+    assert DocRecord.model_validate(older).schema_version == 1
+    path = tmp_path / "older.jsonl"
+    path.write_text(json.dumps(older) + "\n", encoding="utf-8")
+    (doc,) = read_docs(path, nlp)
+    assert [e.text for e in doc.ents] == [e.text for e in annotated(nlp).ents]
+    # A record from a newer distil is refused with a message, not misread.
+    with pytest.raises(ValueError, match="schema_version 2 is newer"):
+        DocRecord.model_validate({**written, "schema_version": 2})
+    path.write_text(json.dumps({**written, "schema_version": 2}) + "\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"older\.jsonl:1: .*newer than this distil reads"):
+        list(read_docs(path, nlp))
 
 
 def test_record_rejects_inconsistent_offsets() -> None:

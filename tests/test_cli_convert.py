@@ -10,9 +10,9 @@ import pytest
 import spacy
 from typer.testing import CliRunner
 
+from distil.corpus import read_docs
 from distil.pipeline.cli import commands
 from distil.pipeline.cli.app import app
-from distil.pipeline.io.corpus import read_docs
 from distil.records import to_record
 
 from .conftest import distil_cli

@@ -250,8 +250,9 @@ class _Counter:
 
     def __init__(self, tag: str, log: list[tuple[str, int]], metered: bool = False) -> None:
         self.tag, self.log = tag, log
-        if metered:
+        if metered:  # the distil.protocols.ReportsUsage hooks, as an LLM model has them
             self.distil_usage = lambda: {"requests": 0}
+            self.distil_reset_usage = lambda: None
 
     def __call__(self, doc: Doc) -> Doc:
         self.log.append((self.tag, 1))

@@ -10,7 +10,7 @@ import matplotlib.image
 import spacy
 
 from distil.annotations import EntityPrediction, write_entities
-from distil.pipeline.io.corpus import write_docs
+from distil.corpus import write_docs
 
 from .conftest import distil_cli
 

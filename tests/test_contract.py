@@ -19,8 +19,8 @@ from spacy.tokens import Doc, Span
 
 import distil
 from distil.annotations import Relation
+from distil.corpus import read_docs, write_docs
 from distil.pipeline.config import ConfigError
-from distil.pipeline.io.corpus import read_docs, write_docs
 from distil.pipeline.tasks import pipeline_tasks
 from distil.records import DocRecord, dumps, from_record, record_json_schema, to_record
 

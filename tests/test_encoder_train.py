@@ -14,7 +14,7 @@ from distil.components.encoder.manifest import NO_RELATION, Manifest
 from distil.schemas import SchemaError
 
 from .conftest import distil_cli
-from .encoder_support import LABELS, corpus, tiny_base, tiny_settings, trained
+from .encoder_support import LABELS, config_text, corpus, tiny_base, tiny_settings, trained
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -40,6 +40,28 @@ def test_model_directory_contents(task: str) -> None:
     assert manifest.onnx_max_abs_diff["int8"] < 1.0
 
 
+@pytest.mark.parametrize("task", ["ner", "textcat", "rel"])
+def test_dev_score_is_what_distil_evaluate_reports(task: str, tmp_path: Path) -> None:
+    # One scorer: the dev metrics in the manifest carry evaluate's keys, the headline is compare's, and the
+    # exported fp32 model scores the same on the dev set through `distil evaluate`'s function.
+    import distil
+    from distil.corpus import read_docs
+    from distil.pipeline.evaluate import evaluate
+    from distil.scoring import HEADLINE
+
+    key = HEADLINE[task][0]
+    model = trained(task)
+    metrics = Manifest.from_disk(model).dev["metrics"]
+    assert metrics["score"] == metrics[key]
+    config = tmp_path / "fp32.cfg"
+    config.write_text(config_text(task, model, precision="fp32"), encoding="utf-8")
+    nlp = distil.load(config)
+    _, dev = corpus(task, tmp_path / "data")  # the dev set trained() early-stopped on (same seed and size)
+    report = evaluate(nlp, read_docs(dev, nlp), repeats=1, warmup_docs=0, min_run_seconds=0.0)
+    assert report.scores[key] == pytest.approx(metrics[key])
+    assert set(report.scores) <= set(metrics)
+
+
 @pytest.mark.parametrize("task", ["textcat", "rel"])
 def test_tiny_models_learn_the_fixtures(task: str) -> None:
     assert Manifest.from_disk(trained(task)).dev["score"] >= 0.8
@@ -59,7 +81,7 @@ def test_int8_and_fp32_agree_on_predictions() -> None:
 
 
 def test_same_seed_same_model(tmp_path: Path) -> None:
-    from distil.components.encoder.train.loop import train
+    from distil.training.loop import train
 
     train_path, dev_path = corpus("textcat", tmp_path / "data", n_train=24, n_dev=8)
     results = []
@@ -74,8 +96,8 @@ def test_same_seed_same_model(tmp_path: Path) -> None:
 
 
 def test_training_labels_outside_the_declared_schema_are_an_error(tmp_path: Path) -> None:
-    from distil.components.encoder.train.loop import train
     from distil.schemas import make_ner_schema
+    from distil.training.loop import train
 
     train_path, dev_path = corpus("ner", tmp_path / "data", n_train=8, n_dev=4)
     with pytest.raises(SchemaError, match="corporation"):
@@ -124,7 +146,7 @@ def test_cli_train_errors_are_clear(tmp_path: Path) -> None:
 def test_training_device_choice() -> None:
     import torch
 
-    from distil.components.encoder.train.loop import resolve_device
+    from distil.training.loop import resolve_device
 
     assert resolve_device("cpu") == torch.device("cpu")
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
@@ -139,7 +161,7 @@ def test_training_device_choice() -> None:
 
 def test_real_minilm_base(tmp_path: Path) -> None:
     """One short run on the real all-MiniLM-L6-v2 (the default base) to check export and agreement on it."""
-    from distil.components.encoder.train.loop import train
+    from distil.training.loop import train
 
     train_path, dev_path = corpus("textcat", tmp_path / "data", n_train=48, n_dev=12)
     result = train("textcat", train_path, dev_path, tmp_path / "m",

@@ -23,9 +23,9 @@ from distil.annotations import (
     write_relations,
 )
 from distil.pipeline.evaluate import evaluate
-from distil.pipeline.scoring import score_categories, score_entities
 from distil.records import from_record
 from distil.schemas import LabelSpec, RelationLabelSpec, RELSchema, TextCatSchema
+from distil.scoring import score_categories, score_entities
 
 CAT_LABELS = ["card", "transfer", "other"]
 KEYWORDS = {"card": "card", "transfer": "transfer"}

@@ -10,8 +10,8 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from distil.pipeline.batch import DocError, process
-from distil.pipeline.io.textfile import InputError
 from distil.pipeline.io.texts import Skip, TextItem, read_texts
+from distil.textfile import InputError
 
 
 def test_text_file_lines_with_bad_bytes_and_empty_lines(tmp_path: Path) -> None:

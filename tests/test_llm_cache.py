@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from distil.components.llm import collect_llm_report
 from distil.components.llm.cache import ResponseCache, cache_key
+from distil.pipeline.usage import collect_usage
 
 from .fakeserver import FakeOpenAIServer, distil_responder
 from .llm_support import llm_config, load_config_text, openai_block
@@ -41,8 +41,8 @@ def test_hit_and_miss(server: FakeOpenAIServer, tmp_path: Path) -> None:
     second = nlp("Alice Smith went to Paris.")
     assert len(server.requests) == 1
     assert [e.text for e in first.ents] == [e.text for e in second.ents]
-    report = collect_llm_report(nlp)
-    assert report is not None and report.cache_hits == 1 and report.requests == 1
+    usage = collect_usage(nlp)["ner"]
+    assert usage["cache_hits"] == 1 and usage["requests"] == 1
     nlp("Bob Jones went to Rome.")  # another text is another prompt
     assert len(server.requests) == 2
 
@@ -102,10 +102,10 @@ def test_failed_answers_are_not_cached(server: FakeOpenAIServer, tmp_path: Path)
 _RUN = """
 import json, sys
 import distil
-from distil.components.llm import collect_llm_report
+from distil.pipeline.usage import collect_usage
 nlp = distil.load(sys.argv[1])
 doc = nlp("Alice Smith went to Paris.")
-print(json.dumps({"ents": [e.text for e in doc.ents], "hits": collect_llm_report(nlp).cache_hits}))
+print(json.dumps({"ents": [e.text for e in doc.ents], "hits": collect_usage(nlp)["ner"]["cache_hits"]}))
 """
 
 

@@ -16,7 +16,7 @@ import pytest
 import spacy
 from spacy.language import Language
 
-from distil.components.llm import collect_llm_report
+from distil.pipeline.usage import collect_usage
 from distil.records import from_record
 
 from .backends import SCHEMA_BLOCKS, SCHEMA_LABELS
@@ -80,11 +80,9 @@ def test_all_three_tasks_in_process(nlp: Language) -> None:
             assert rel.label in SCHEMA_LABELS["rel"]
         for failure in doc._.failures:
             assert failure.kind in {"invalid_json", "schema_violation", "context_overflow"}
-    report = collect_llm_report(nlp)
-    assert report is not None and report.docs == 2
-    by_task = {c.task: c for c in report.components}
-    assert by_task["ner"].usage["requests"] >= 2 and by_task["ner"].usage["completion_tokens"] > 0
-    assert report.prompt_tokens > 0 and report.latencies and report.cost == 0.0
+    usage = collect_usage(nlp)
+    assert usage["ner"]["docs"] == 2 and usage["ner"]["requests"] >= 2 and usage["ner"]["completion_tokens"] > 0
+    assert usage["ner"]["prompt_tokens"] > 0 and usage["ner"]["latency_p50_ms"] > 0 and usage["ner"]["cost"] == 0.0
     from distil.pipeline.parts import model_files, model_size_bytes
 
     gguf = {f.suffix for files in model_files(nlp).values() for f in files}

@@ -17,8 +17,9 @@ import pytest
 from spacy.language import Language
 
 from distil.annotations import EntityPrediction, write_entities
-from distil.components.llm import OpenAIModel, collect_llm_report
+from distil.components.llm import OpenAIModel
 from distil.pipeline.config import ConfigError
+from distil.pipeline.usage import collect_usage
 
 from .fakeserver import FakeOpenAIServer, Fault, distil_responder
 from .llm_support import llm_config, load_config_text, openai_block
@@ -95,8 +96,8 @@ def test_persistent_failure_is_recorded_and_no_doc_is_dropped(server: FakeOpenAI
     assert (failure.component, failure.task, failure.kind) == ("ner", "ner", "timeout")
     assert "after 2 attempts" in failure.reason
     assert [e.text for e in docs[2].ents] == ["Carol White"]
-    report = collect_llm_report(nlp)
-    assert report is not None and report.failures == {"timeout": 1} and report.docs == 3
+    usage = collect_usage(nlp)["ner"]
+    assert usage["failures"] == {"timeout": 1} and usage["docs"] == 3 and usage["failed_docs"] == 1
 
 
 def test_client_errors_are_not_retried(server: FakeOpenAIServer, tmp_path: Path) -> None:
@@ -129,7 +130,7 @@ def test_schema_violation_after_reasks_is_a_counted_failure(server: FakeOpenAISe
     (failure,) = doc._.failures
     assert failure.kind == "schema_violation" and failure.raw == bad and "label" in failure.reason
     assert "not_a_label" in server.requests[1].body["messages"][2]["content"]
-    assert collect_llm_report(nlp).failures == {"schema_violation": 1}  # type: ignore[union-attr]
+    assert collect_usage(nlp)["textcat"]["failures"] == {"schema_violation": 1}
 
 
 def test_failed_ner_keeps_existing_entities(server: FakeOpenAIServer, tmp_path: Path) -> None:
@@ -179,3 +180,18 @@ def test_missing_api_key_names_the_variable(server: FakeOpenAIServer, tmp_path: 
 def test_bad_base_url_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="base_url must start with http"):
         load_config_text(llm_config("ner", openai_block("localhost:8080/v1")), tmp_path / "bad.cfg")
+
+
+@pytest.mark.parametrize("proxy_variable", ["HTTP_PROXY", "http_proxy"])
+def test_trust_env_decides_whether_the_environment_proxy_is_used(
+    server: FakeOpenAIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, proxy_variable: str
+) -> None:
+    # A proxy nobody listens on: honoured by default (as httpx does), ignored with trust_env = false.
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(proxy_variable, "http://127.0.0.1:9")
+    proxied = build(server, tmp_path, extra="max_retries = 0\n")("Alice Smith lives here.")
+    assert [f.kind for f in proxied._.failures] == ["connection_error"] and not server.requests
+    direct = build(server, tmp_path, extra="max_retries = 0\ntrust_env = false\n")("Alice Smith lives here.")
+    assert [e.text for e in direct.ents] == ["Alice Smith"] and not direct._.failures
+

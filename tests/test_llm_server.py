@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from distil.components.llm import collect_llm_report
 from distil.components.llm.models.gguf import default_model_path
+from distil.pipeline.usage import collect_usage
 
 from .backends import SCHEMA_LABELS
 from .llm_support import llm_config, load_config_text, openai_block
@@ -68,8 +68,8 @@ def test_ner_and_textcat_through_a_real_llama_cpp_server(llama_server: str, tmp_
     for doc in docs:
         assert all(e.label_ in SCHEMA_LABELS["ner"] and doc.text[e.start_char : e.end_char] == e.text for e in doc.ents)
         assert all(f.kind in {"invalid_json", "schema_violation"} for f in doc._.failures)
-    report = collect_llm_report(ner)
-    assert report is not None and report.requests >= 2 and report.prompt_tokens > 0 and report.completion_tokens > 0
+    usage = collect_usage(ner)["ner"]
+    assert usage["requests"] >= 2 and usage["prompt_tokens"] > 0 and usage["completion_tokens"] > 0
 
     textcat = load_config_text(llm_config("textcat", block), tmp_path / "textcat.cfg")
     doc = textcat("I lost my card yesterday.")

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from spacy.language import Language
 
+from distil.corpus import read_docs
 from distil.pipeline.annotate import rebuild_shards, text_key
-from distil.pipeline.io.corpus import read_docs
 from distil.pipeline.review import confidence, export_review, import_review, load_records
 from distil.records import DocRecord, dumps
 

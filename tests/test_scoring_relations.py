@@ -7,7 +7,7 @@ import spacy
 from spacy.tokens import Doc
 
 from distil.annotations import EntityPrediction, RelationPrediction, write_entities, write_relations
-from distil.pipeline.scoring import OTHER, directed_label, score_relations, score_semeval
+from distil.scoring import OTHER, directed_label, score_relations, score_semeval
 
 TEXT = "Tim Cook runs Apple in Cupertino ."
 TIM, APPLE, CUPERTINO = (0, 8), (14, 19), (23, 32)

@@ -10,9 +10,9 @@ import spacy
 from spacy.language import Language
 
 from distil.annotations import EntityPrediction, write_entities
+from distil.corpus import write_docs
 from distil.pipeline.annotate import annotate, rebuild_shards, text_key
 from distil.pipeline.io.convert import convert
-from distil.pipeline.io.corpus import write_docs
 from distil.pipeline.io.texts import read_texts
 from distil.pipeline.review import load_records, simulate_review
 from distil.records import DocRecord, dumps
@@ -77,7 +77,7 @@ def test_assemble_saves_a_loadable_pipeline(tmp_path: Path) -> None:
 
 
 def test_sample_is_seeded_and_partitions_the_corpus(tmp_path: Path, nlp: Language) -> None:
-    from distil.pipeline.io.corpus import read_docs
+    from distil.corpus import read_docs
     from distil.pipeline.sample import sample_corpus
 
     write_docs([nlp(f"doc {i}") for i in range(20)], tmp_path / "all.spacy")
@@ -92,7 +92,7 @@ def test_sample_is_seeded_and_partitions_the_corpus(tmp_path: Path, nlp: Languag
 
 def test_annotate_a_corpus_gives_entities_but_not_gold_relations(tmp_path: Path) -> None:
     from distil.annotations import RelationPrediction, write_cats, write_relations
-    from distil.pipeline.io.corpus import read_docs
+    from distil.corpus import read_docs
     from distil.pipeline.io.texts import from_docs
 
     def link_first_two(doc):  # type: ignore[no-untyped-def]
@@ -122,8 +122,7 @@ def test_annotate_a_corpus_gives_entities_but_not_gold_relations(tmp_path: Path)
 def test_training_data_from_annotations_keeps_or_weights_reviewed_docs(tmp_path: Path, nlp: Language) -> None:
     import pytest
 
-    from distil.pipeline.io.corpus import CorpusError
-    from distil.pipeline.io.training_data import read_training_docs
+    from distil.corpus import CorpusError, read_training_docs
 
     out = tmp_path / "ann"
     out.mkdir()

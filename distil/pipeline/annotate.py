@@ -32,11 +32,11 @@ from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 
 from ..annotations import Failure, record_failure
-from ..records import DocRecord, dumps, from_record, to_record
+from ..corpus import RECORDS
+from ..records import META_KEY, DocRecord, dumps, from_record, to_record
 from .batch import DocError, process
 from .io.texts import InputItem, Skip, TextItem
 
-RECORDS = "records.jsonl"
 SHARDS = "docs"
 REPORT = "report.json"
 _SHARD = re.compile(r"shard-(\d+)-(\d+)\.spacy$")
@@ -199,7 +199,7 @@ def annotate(
             for (key, item), result in process(nlp, batch, lambda pair: pair[1].pipeline_input(), batch_size=batch_size):
                 doc = result if isinstance(result, Doc) else _failed_doc(nlp, item.text, result)
                 meta = {**item.meta, "key": key, "source": item.source, "line": item.line}
-                doc.user_data["distil.meta"] = meta
+                doc.user_data[META_KEY] = meta
                 docs.append(doc)
             records = [to_record(doc) for doc in docs]
             sink.write("".join(dumps(r) + "\n" for r in records).encode("utf-8"))

@@ -20,6 +20,8 @@ from typing import Any, Optional
 from spacy.language import Language
 from spacy.tokens import Doc
 
+# HEADLINE is the metric per task the table sorts and plots by: the one `distil train` early-stops on.
+from ..scoring import HEADLINE, SEMEVAL_HEADLINE
 from .evaluate import (
     DEFAULT_MIN_RUN_SECONDS,
     DEFAULT_REPEATS,
@@ -29,14 +31,6 @@ from .evaluate import (
     evaluate,
 )
 from .parts import model_size_bytes
-
-# The headline metric of each task: what the comparison table sorts and plots by.
-HEADLINE = {
-    "ner": ("ents_f", "entity F1"),
-    "textcat": ("cats_accuracy", "accuracy"),
-    "rel": ("rel_micro_f", "relation micro F1"),
-}
-SEMEVAL_HEADLINE = ("rel_semeval_macro_f", "SemEval macro-F1")
 
 
 @dataclass

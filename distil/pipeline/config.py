@@ -23,6 +23,7 @@ from thinc.api import Config
 
 from ..errors import DistilError
 from ..schemas import SchemaError
+from .parts import check_ready
 
 
 class ConfigError(DistilError, ValueError):
@@ -104,10 +105,7 @@ def load_pipeline(path: PathLike, overrides: Optional[Mapping[str, Any]] = None)
         # Built from a config, nothing restores a component's files later (spacy.load of a saved pipeline does,
         # through from_disk): components that need files (an encoder's model directory) check them now, so a
         # missing model fails here instead of on every document.
-        for _, pipe in nlp.pipeline:
-            check_ready = getattr(pipe, "distil_check_ready", None)
-            if callable(check_ready):
-                check_ready()
+        check_ready(nlp)
         return nlp
     except SchemaError as err:
         raise ConfigError(f"{candidate}: {err}") from err

@@ -11,7 +11,6 @@ of vanishing from the denominator.
 
 from __future__ import annotations
 
-import math
 import statistics
 import time
 from collections import Counter
@@ -25,11 +24,21 @@ from spacy.pipeline import TextCategorizer
 from spacy.tokens import Doc
 
 from ..annotations import EntityPrediction, write_entities
+from ..latency import percentile
+from ..protocols import ReportsUsage
 from ..records import META_KEY
 from ..schemas import RELSchema, TextCatSchema
+from ..scoring import (
+    OTHER,
+    score_categories,
+    score_entities,
+    score_relations,
+    score_semeval,
+    semeval_answers,
+    symmetric_labels,
+)
 from .batch import DocError, process
 from .parts import component_parts, response_caches_off
-from .scoring import OTHER, directed_label, score_categories, score_entities, score_relations, score_semeval
 from .tasks import pipeline_tasks
 from .usage import collect_usage
 
@@ -89,9 +98,7 @@ def is_metered(nlp: Language) -> bool:
     multiply the cost and, with a response cache, time the cache instead of
     the model.
     """
-    return any(
-        callable(getattr(part, "distil_usage", None)) for _, pipe in nlp.pipeline for part in component_parts(pipe)
-    )
+    return any(isinstance(part, ReportsUsage) for _, pipe in nlp.pipeline for part in component_parts(pipe))
 
 
 @dataclass
@@ -183,7 +190,7 @@ def _symmetric_labels(nlp: Language, names: Sequence[str]) -> set[str]:
     for name in names:
         schema = _schema_of(nlp.get_pipe(name), RELSchema)
         if schema is not None:
-            out.update(spec.name for spec in schema.labels if spec.symmetric)
+            out.update(symmetric_labels(schema))
     return out
 
 
@@ -259,21 +266,6 @@ def add_timed_runs(nlp: Language, golds: Sequence[Doc], report: EvalReport, runs
     timing["passes_per_run"] += [run.passes for run in more]
     timing["repeats"] = len(timing["runs_seconds"])
     _set_speed(report)
-
-
-def _semeval_answers(pairs: Iterable[tuple[Doc, Doc]]) -> tuple[list[tuple[str, str]], int]:
-    """(gold, predicted) SemEval answers for docs with two gold entities; also the count of docs skipped."""
-    answers: list[tuple[str, str]] = []
-    skipped = 0
-    for predicted, gold in pairs:
-        ents = sorted(gold.ents, key=lambda e: e.start_char)
-        if len(ents) != 2:
-            skipped += 1
-            continue
-        e1 = (ents[0].start_char, ents[0].end_char)
-        e2 = (ents[1].start_char, ents[1].end_char)
-        answers.append((directed_label(gold, e1, e2), directed_label(predicted, e1, e2)))
-    return answers, skipped
 
 
 _WHAT = {"ner": "entities", "textcat": "categories", "rel": "relations"}
@@ -426,10 +418,9 @@ def evaluate(
             f"no speed is reported and the scores only count misses"
         )
     elif latencies:
-        ordered = sorted(latencies)
-        report.speed["latency_docs"] = len(ordered)
-        report.speed["p50_latency_ms"] = 1000 * ordered[(len(ordered) - 1) // 2]
-        report.speed["p95_latency_ms"] = 1000 * ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
+        report.speed["latency_docs"] = len(latencies)
+        report.speed["p50_latency_ms"] = 1000 * percentile(latencies, 50)
+        report.speed["p95_latency_ms"] = 1000 * percentile(latencies, 95)
     failures: Counter[str] = Counter(f.kind for doc in ordered_predictions for f in doc._.failures)
     report.failures = dict(sorted(failures.items()))
     report.usage = collect_usage(nlp)
@@ -452,7 +443,7 @@ def evaluate(
         if semeval_official or not _gold_lacks("rel", golds, report):
             report.scores.update(score_relations(pairs, symmetric=_symmetric_labels(nlp, by_task["rel"])))
         if semeval_official:
-            answers, skipped = _semeval_answers(pairs)
+            answers, skipped = semeval_answers(pairs)
             report.scores.update(score_semeval(answers))
             if skipped:
                 report.notes.append(f"SemEval measure: {skipped} doc(s) without exactly two gold entities skipped")

@@ -25,14 +25,14 @@ from spacy.util import registry
 from ..errors import DistilError
 from ..records import DocRecord, dumps, from_record, to_record
 from ..schemas import NERSchema, RELSchema, TextCatSchema
+from ..scoring.categories import score_categories
+from ..scoring.entities import score_entities
+from ..scoring.relations import score_relations
+from ..textfile import InputError, check_json_lines, empty_message, json_array_message, numbered_lines, read_text
 from .annotate import RECORDS, SHARDS, rebuild_shards, text_key
 from .config import read_config
 from .io.labelstudio import chosen_categories, labeling_config, labelstudio_to_doc, latest_annotation, to_labelstudio
 from .io.prodigy import task_to_doc, to_prodigy
-from .io.textfile import InputError, check_json_lines, empty_message, json_array_message, numbered_lines, read_text
-from .scoring.categories import score_categories
-from .scoring.entities import score_entities
-from .scoring.relations import score_relations
 
 ReviewFormat = Literal["prodigy", "labelstudio"]
 Order = Literal["uncertainty", "input"]

@@ -17,7 +17,7 @@ from typing import Optional, TypeVar
 
 import spacy
 
-from .io.corpus import read_docs, write_docs
+from ..corpus import read_docs, write_docs
 
 T = TypeVar("T")
 

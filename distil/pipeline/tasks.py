@@ -3,8 +3,9 @@
 Commands such as ``evaluate`` need to know whether a pipeline predicts
 entities, categories or relations (for instance to feed gold entities to a
 relation-only pipeline). distil components declare it with a ``distil_task``
-attribute (on the component, or on the spacy-llm task it wraps); spaCy's own
-trainable and rule components are recognised by type.
+attribute (:class:`distil.protocols.DeclaresTask`, on the component or on the
+spacy-llm task it wraps); spaCy's own trainable and rule components are
+recognised by type.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any, Optional
 from spacy.language import Language
 from spacy.pipeline import EntityRecognizer, EntityRuler, SpanRuler, TextCategorizer
 
+from ..protocols import DeclaresTask
 from ..schemas import TASKS, TaskName
 from .parts import component_parts
 
@@ -21,9 +23,8 @@ from .parts import component_parts
 def component_task(pipe: Any) -> Optional[TaskName]:
     """The task (``"ner"``, ``"textcat"``, ``"rel"``) a component performs, or ``None``."""
     for part in component_parts(pipe):
-        value = getattr(part, "distil_task", None)
-        if value in TASKS:
-            return value  # type: ignore[no-any-return]
+        if isinstance(part, DeclaresTask) and part.distil_task in TASKS:
+            return part.distil_task  # type: ignore[return-value]
     if isinstance(pipe, (EntityRecognizer, EntityRuler)):
         return "ner"
     if isinstance(pipe, SpanRuler) and getattr(pipe, "annotate_ents", False):

@@ -1,7 +1,8 @@
 """The encoder backend: fine-tuned transformers exported to ONNX and served with onnxruntime.
 
-The runtime modules here (``ner``, ``textcat``, ``relations`` and what they
-import) need only onnxruntime, tokenizers and numpy. Training and export live in
-:mod:`distil.components.encoder.train`, the only place that imports torch and
+Inference only: the modules here (``ner``, ``textcat``, ``relations`` and what
+they import) need only onnxruntime, tokenizers and numpy, never torch (a test
+imports this package in a fresh interpreter and checks). Training and export
+live in :mod:`distil.training`, the only place that imports torch and
 transformers.
 """

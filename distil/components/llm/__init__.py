@@ -6,19 +6,18 @@ OpenAI-compatible server) and ``distil.LlamaCpp.v1`` (in-process GGUF, offline
 by default). Answer cache (``llm_misc``): ``distil.ResponseCache.v1``.
 Few-shot examples retrieved per document (``misc`` and ``llm_misc``):
 ``distil.RetrievedExamples.v1``. Answers carry scores from the models' token
-log-probabilities (:mod:`.scores`). After a
-run, :func:`collect_llm_report` gives the requests, tokens, cache hits,
-failures, latency and cost.
+log-probabilities (:mod:`.scores`). Models and tasks report their usage
+through the ``distil_usage()`` hook (:mod:`distil.protocols`): after a run,
+:func:`distil.pipeline.usage.collect_usage` gives per component the requests,
+tokens, cache hits, failures, latency and cost beside the task's counters.
 """
 
 from .cache import ResponseCache, make_response_cache
 from .models import LlamaCppModel, OpenAIModel, make_llamacpp_model, make_openai_model
-from .report import LLMRunReport, collect_llm_report, reset_llm_usage
 from .retrieval import RetrievedExamples, make_retrieved_examples
 from .tasks import NERTask, RELTask, TextCatTask, make_ner_task, make_rel_task, make_textcat_task
 
 __all__ = [
-    "LLMRunReport",
     "LlamaCppModel",
     "NERTask",
     "OpenAIModel",
@@ -26,7 +25,6 @@ __all__ = [
     "ResponseCache",
     "RetrievedExamples",
     "TextCatTask",
-    "collect_llm_report",
     "make_llamacpp_model",
     "make_ner_task",
     "make_openai_model",
@@ -34,5 +32,4 @@ __all__ = [
     "make_response_cache",
     "make_retrieved_examples",
     "make_textcat_task",
-    "reset_llm_usage",
 ]

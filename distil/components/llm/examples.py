@@ -15,6 +15,7 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
 
+from ...corpus import CorpusError, read_docs
 from .prompting import PROMPTS_DIR
 
 PACKAGE_PREFIX = "distil:"
@@ -44,8 +45,6 @@ def load_examples(path: Optional[str]) -> list[Doc]:
     """The example Docs in the file at ``path`` (none when ``path`` is empty)."""
     if not path:
         return []
-    from ...pipeline.io.corpus import CorpusError, read_docs
-
     file = resolve_examples_path(path)
     try:
         return list(read_docs(file, _tokenizer()))

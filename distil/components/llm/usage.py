@@ -7,16 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-
-def percentile(values: list[float], q: float) -> float:
-    """The ``q``-th percentile (0-100) by linear interpolation; 0.0 for no values."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100.0
-    low = int(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+from ...latency import percentile
 
 
 @dataclass
@@ -102,11 +93,15 @@ class Usage:
             self.failures = Counter()
 
 
-class ReportsUsage:
-    """Mixin for models: expose ``distil_usage()``, which distil's commands collect for their run report."""
+class TracksUsage:
+    """Mixin for models: the :class:`distil.protocols.ReportsUsage` hooks over the model's :class:`Usage`."""
 
     usage: Usage
 
     def distil_usage(self) -> dict[str, Any]:
         """Requests, cache hits, tokens, cost and latency of this model so far."""
         return self.usage.report()
+
+    def distil_reset_usage(self) -> None:
+        """Zero this model's counters (prices stay)."""
+        self.usage.reset()

@@ -23,7 +23,7 @@ from spacy.util import SimpleFrozenList
 from typing_extensions import Self
 
 from ...errors import DistilError
-from ...pipeline.io.textfile import numbered_lines
+from ...textfile import numbered_lines
 
 META_KEY = "distil_rules"
 

@@ -12,7 +12,7 @@ from ...errors import DistilError
 from ..annotate import AnnotateReport, annotate
 from ..config import load_pipeline
 from ..io.texts import read_inputs
-from ..usage import collect_usage
+from ..usage import collect_usage, usage_totals
 from .app import OVERRIDES_CONTEXT, app
 from .overrides import config_overrides, fail, import_code
 from .report import print_usage_report
@@ -90,9 +90,4 @@ def annotate_command(
 
 def _totals(report: AnnotateReport) -> dict[str, float]:
     """Token and cost totals over every component that reports usage."""
-    totals: dict[str, float] = {}
-    for figures in report.usage.values():
-        for key in ("prompt_tokens", "completion_tokens", "cost"):
-            if isinstance(figures.get(key), (int, float)):
-                totals[key] = totals.get(key, 0) + figures[key]
-    return totals
+    return usage_totals(report.usage, ("prompt_tokens", "completion_tokens", "cost"))

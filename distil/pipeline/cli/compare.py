@@ -8,11 +8,11 @@ import spacy
 import typer
 from spacy.language import Language
 
+from ...corpus import CorpusError, read_docs
 from ...errors import DistilError
 from ..compare import compare_pipelines, markdown_table, write_outputs
 from ..config import ConfigError, load_pipeline
 from ..evaluate import DEFAULT_REPEATS, DEFAULT_WARMUP_DOCS
-from ..io.corpus import CorpusError, read_docs
 from ..sample import take_sample
 from ..tasks import pipeline_tasks
 from .app import OVERRIDES_CONTEXT, app

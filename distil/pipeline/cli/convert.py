@@ -7,10 +7,10 @@ from pathlib import Path
 
 import typer
 
+from ...corpus import CorpusError
 from ..io.conll import SCHEMES
 from ..io.conversion_report import ConversionError, ConversionReport
 from ..io.convert import INPUT_FORMATS, OUTPUT_FORMATS, ConvertOptions, convert, load_labels
-from ..io.corpus import CorpusError
 from .app import app
 from .overrides import fail
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import typer
 
+from ...corpus import CorpusError, read_docs
 from ..config import ConfigError, load_pipeline
 from ..evaluate import DEFAULT_REPEATS, DEFAULT_WARMUP_DOCS, EvalReport, evaluate
-from ..io.corpus import CorpusError, read_docs
 from ..sample import take_sample
 from .app import OVERRIDES_CONTEXT, app
 from .overrides import fail, split_overrides

@@ -26,7 +26,7 @@ def export_command(
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         from ...components.encoder.manifest import ModelDirError
-        from ...components.encoder.train.export import export_model_dir
+        from ...training.export import export_model_dir
     except ImportError as err:
         raise fail(f"export needs the train extra (torch, transformers, onnx): {err}") from None
     try:

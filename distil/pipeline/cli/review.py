@@ -9,8 +9,8 @@ from typing import Optional
 import spacy
 import typer
 
+from ...corpus import read_docs
 from ...errors import DistilError
-from ..io.corpus import read_docs
 from ..review import export_review, import_review, load_review_schema, simulate_review
 from .app import app
 from .overrides import fail

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from ..io.corpus import CorpusError
+from ...corpus import CorpusError
 from ..sample import sample_corpus
 from .app import app
 from .overrides import fail

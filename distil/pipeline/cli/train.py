@@ -8,9 +8,9 @@ from typing import Any, Optional
 
 import typer
 
+from ...corpus import CorpusError
 from ...schemas import SchemaError
 from ..config import ConfigError, read_config
-from ..io.corpus import CorpusError
 from .app import app
 from .overrides import fail
 
@@ -83,7 +83,7 @@ def train_command(
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     try:
-        from ...components.encoder.train.loop import TrainSettings, train
+        from ...training.loop import TrainSettings, train
     except ImportError as err:
         raise fail(f"training needs the train extra (torch, transformers): {err}") from None
     settings = TrainSettings(

@@ -19,7 +19,7 @@ from typing import Any
 from spacy.tokens import Doc
 
 from ...errors import DistilError
-from .textfile import numbered_lines
+from ...textfile import numbered_lines
 from .texts import Skip
 
 # Beyond this many labels (BANKING77 has 77) the printed report lists only the most frequent.

@@ -3,7 +3,7 @@
 Input formats: ``conll`` (CoNLL/IOB), ``csv`` (``text,label``), ``semeval``
 (SemEval-2010 Task 8), ``jsonl`` (Prodigy-style tasks), ``docbin`` (``.spacy``)
 and ``records`` (distil JSONL records). Output: ``.spacy`` DocBin or ``.jsonl``
-distil records through :func:`~distil.pipeline.io.corpus.write_docs`, or
+distil records through :func:`~distil.corpus.write_docs`, or
 Prodigy-style JSONL. :func:`convert` returns a :class:`ConversionReport`.
 """
 
@@ -18,13 +18,13 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
 
+from ...corpus import CorpusError, read_docs, write_docs
+from ...textfile import InputError, check_json_lines, empty_message, first_content_line, is_binary, json_array_message
 from .conll import SCHEMES, Scheme, read_conll
 from .conversion_report import ConversionError, ConversionReport
-from .corpus import CorpusError, read_docs, write_docs
 from .prodigy import read_prodigy, write_prodigy
 from .semeval import read_semeval
 from .tabular import read_csv, read_label_set
-from .textfile import InputError, check_json_lines, empty_message, first_content_line, is_binary, json_array_message
 
 INPUT_FORMATS: tuple[str, ...] = ("conll", "csv", "semeval", "jsonl", "docbin", "records")
 OUTPUT_FORMATS: tuple[str, ...] = ("distil", "prodigy", "text")

@@ -8,7 +8,7 @@ line and a blank line. The dataset convention every distil part relies on:
 - ``Label(e1,e2)`` becomes a relation ``Label`` with head e1 and tail e2, and
   ``Label(e2,e1)`` one with head e2 and tail e1;
 - ``Other`` becomes no relation;
-- the sentence id goes to the record meta (``doc.user_data["distil.meta"]["id"]``).
+- the sentence id goes to the record meta (``doc.user_data[records.META_KEY]["id"]``).
 
 A file without relation lines (the unlabelled ``TEST_FILE.TXT``) gives Docs
 with the entities and no relations.

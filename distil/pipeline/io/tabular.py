@@ -22,8 +22,8 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from ...annotations import write_cats
+from ...textfile import read_text
 from .conversion_report import ConversionError, ConversionReport, read_lines
-from .textfile import read_text
 
 LABEL_COLUMN_NAMES: tuple[str, ...] = ("label", "category", "intent", "labels", "class")
 # A cell that could be a column name: an identifier-like word, no sentence punctuation or spaces.

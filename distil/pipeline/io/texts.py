@@ -3,7 +3,7 @@
 :func:`read_inputs` (what ``run`` and ``annotate`` use) also takes an annotated
 corpus (``.spacy`` or distil records) as documents. A missing, empty, binary or
 JSON-array input is refused before the first document with an
-:class:`~distil.pipeline.io.textfile.InputError` naming the file and the fix.
+:class:`~distil.textfile.InputError` naming the file and the fix.
 Bad lines (invalid UTF-8, malformed JSON, no text field, empty text) do not stop
 the read: each is yielded as a :class:`Skip` naming the source and line, so the
 command can count and report them while the good documents go through.
@@ -22,8 +22,9 @@ from typing import Any, BinaryIO, Optional, Union
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
-from .corpus import read_docs
-from .textfile import (
+from ...corpus import read_docs
+from ...records import META_KEY
+from ...textfile import (
     InputError,
     empty_message,
     first_content_line,
@@ -257,7 +258,7 @@ def from_docs(docs: Iterable[Doc], source: str) -> Iterator[InputItem]:
             continue
         given = Doc(doc.vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc])
         given.ents = [Span(given, e.start, e.end, label=e.label_) for e in doc.ents]
-        meta = dict(doc.user_data.get("distil.meta") or {})
+        meta = dict(doc.user_data.get(META_KEY) or {})
         yield TextItem(text=doc.text, source=source, line=number, meta=meta, doc=given)
     if number == 0:
         raise InputError(f"{source}: input is empty (the corpus holds no documents)")

@@ -20,6 +20,7 @@ import json
 import logging
 import threading
 import time
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Iterable, Optional  # noqa: UP035 - spacy-llm inspects typing generics
 
@@ -28,7 +29,7 @@ from spacy_llm.registry import registry
 from ..ask import resolve
 from ..cache import ResponseCache, UsesResponseCache
 from ..protocol import Completion, LLMRequest, LLMResponse, TokenLogprob, TokenLogprobs, TransportError
-from ..usage import ReportsUsage, Usage
+from ..usage import TracksUsage, Usage
 from .gguf import default_model_path
 from .lazy_grammar import greedy_decode
 from .runtime import ensure_runtime
@@ -75,52 +76,54 @@ def _completion_logprobs(logprobs: Optional[dict[str, Any]]) -> Optional[TokenLo
     )
 
 
-class LlamaCppModel(ReportsUsage, UsesResponseCache):
+@dataclass(frozen=True)
+class LlamaCppSettings:
+    """The settings of one ``distil.LlamaCpp.v1`` model: :func:`make_llamacpp_model`'s arguments less the cache.
+
+    The registered function keeps its typed arguments (spaCy validates and
+    fills a config from them) and passes them through in one object, checked
+    here once.
+    """
+
+    path: Optional[str] = None
+    n_ctx: int = 2048
+    n_threads: int = 1
+    n_batch: int = 256
+    temperature: float = 0.0
+    repeat_penalty: float = 1.5
+    seed: int = 0
+    max_tokens: Optional[int] = None
+    max_reasks: int = 1
+    grammar: bool = True
+    lazy_grammar: bool = True
+    top_logprobs: int = 0
+    price_per_1k_prompt: float = 0.0
+    price_per_1k_completion: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.top_logprobs <= 20:
+            raise ValueError(f"distil.LlamaCpp.v1: top_logprobs must be between 0 and 20, got {self.top_logprobs}")
+        if self.n_ctx < 256:
+            raise ValueError(f"distil.LlamaCpp.v1: n_ctx must be at least 256, got {self.n_ctx}")
+
+    def model_file(self) -> Path:
+        """The GGUF file to run: ``path``, or the packaged default model when it is unset."""
+        if not self.path:
+            return default_model_path()
+        file = Path(self.path).expanduser()
+        if not file.is_file():
+            raise ValueError(f"distil.LlamaCpp.v1: model file not found: {file}. Give a .gguf path or leave path unset.")
+        return file
+
+
+class LlamaCppModel(TracksUsage, UsesResponseCache):
     """The model callable spacy-llm's ``llm`` component runs; see the module docstring."""
 
-    def __init__(
-        self,
-        *,
-        path: Optional[str] = None,
-        n_ctx: int = 2048,
-        n_threads: int = 1,
-        n_batch: int = 256,
-        temperature: float = 0.0,
-        repeat_penalty: float = 1.5,
-        seed: int = 0,
-        max_tokens: Optional[int] = None,
-        max_reasks: int = 1,
-        grammar: bool = True,
-        lazy_grammar: bool = True,
-        top_logprobs: int = 0,
-        price_per_1k_prompt: float = 0.0,
-        price_per_1k_completion: float = 0.0,
-        cache: Optional[ResponseCache] = None,
-    ) -> None:
-        if not 0 <= top_logprobs <= 20:
-            raise ValueError(f"distil.LlamaCpp.v1: top_logprobs must be between 0 and 20, got {top_logprobs}")
-        if path:
-            file = Path(path).expanduser()
-            if not file.is_file():
-                raise ValueError(f"distil.LlamaCpp.v1: model file not found: {file}. Give a .gguf path or leave path unset.")
-        else:
-            file = default_model_path()
-        if n_ctx < 256:
-            raise ValueError(f"distil.LlamaCpp.v1: n_ctx must be at least 256, got {n_ctx}")
-        self.path = file
-        self.n_ctx = n_ctx
-        self.n_threads = n_threads
-        self.n_batch = n_batch
-        self.temperature = temperature
-        self.repeat_penalty = repeat_penalty
-        self.seed = seed
-        self.max_tokens = max_tokens
-        self.max_reasks = max_reasks
-        self.grammar = grammar
-        self.lazy_grammar = lazy_grammar
-        self.top_logprobs = top_logprobs
+    def __init__(self, settings: LlamaCppSettings, cache: Optional[ResponseCache] = None) -> None:
+        self.settings = settings
+        self.path = settings.model_file()
         self.cache = cache
-        self.usage = Usage(price_per_1k_prompt, price_per_1k_completion)
+        self.usage = Usage(settings.price_per_1k_prompt, settings.price_per_1k_completion)
         self._llm: Any = None
         self._grammars: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -130,12 +133,12 @@ class LlamaCppModel(ReportsUsage, UsesResponseCache):
         return [self.path]
 
     def __repr__(self) -> str:
-        return f"LlamaCppModel(path={str(self.path)!r}, n_ctx={self.n_ctx}, n_threads={self.n_threads})"
+        return f"LlamaCppModel(path={str(self.path)!r}, n_ctx={self.settings.n_ctx}, n_threads={self.settings.n_threads})"
 
     @property
     def context_length(self) -> int:
         """The context length in tokens (``n_ctx``), used by tasks to split long documents."""
-        return self.n_ctx
+        return self.settings.n_ctx
 
     @property
     def scores_answers(self) -> bool:
@@ -145,21 +148,23 @@ class LlamaCppModel(ReportsUsage, UsesResponseCache):
         model created with ``logits_all`` (logits for every prompt token too,
         which slows every prompt), so answers decoded there carry no scores.
         """
-        return self.grammar and self.lazy_grammar and self.temperature == 0.0
+        settings = self.settings
+        return settings.grammar and settings.lazy_grammar and settings.temperature == 0.0
 
     @property
     def identity(self) -> dict[str, Any]:
         """What determines an answer besides the prompt: the cache key's model part."""
+        settings = self.settings
         return {
             "backend": "llamacpp",
             "model": self.path.name,
             "size": self.path.stat().st_size,
-            "temperature": self.temperature,
-            "repeat_penalty": self.repeat_penalty,
-            "seed": self.seed,
-            "max_tokens": self.max_tokens,
-            "grammar": self.grammar,
-            "lazy_grammar": self.lazy_grammar,
+            "temperature": settings.temperature,
+            "repeat_penalty": settings.repeat_penalty,
+            "seed": settings.seed,
+            "max_tokens": settings.max_tokens,
+            "grammar": settings.grammar,
+            "lazy_grammar": settings.lazy_grammar,
         }
 
     def _load(self) -> Any:
@@ -172,13 +177,14 @@ class LlamaCppModel(ReportsUsage, UsesResponseCache):
             # the process along: try it in a child first (once per build and CPU), and fail with a message.
             ensure_runtime(self.path)
             _route_llama_logs()
+            settings = self.settings
             self._llm = Llama(
                 model_path=str(self.path),
-                n_ctx=self.n_ctx,
-                n_threads=self.n_threads,
-                n_threads_batch=self.n_threads,
-                n_batch=self.n_batch,
-                seed=self.seed,
+                n_ctx=settings.n_ctx,
+                n_threads=settings.n_threads,
+                n_threads_batch=settings.n_threads,
+                n_batch=settings.n_batch,
+                seed=settings.seed,
                 verbose=False,
             )
         return self._llm
@@ -198,11 +204,12 @@ class LlamaCppModel(ReportsUsage, UsesResponseCache):
 
     def send(self, request: LLMRequest) -> Completion:
         """Complete one prompt under the grammar of its JSON Schema."""
+        settings = self.settings
         with self._lock:
             llm = self._load()
             prompt = request.completion_text()
             started = time.perf_counter()
-            max_tokens = self.max_tokens or request.max_tokens
+            max_tokens = settings.max_tokens or request.max_tokens
             if self.scores_answers:
                 try:
                     greedy = greedy_decode(
@@ -210,8 +217,8 @@ class LlamaCppModel(ReportsUsage, UsesResponseCache):
                         prompt,
                         self._grammar(request.json_schema),
                         max_tokens,
-                        self.repeat_penalty,
-                        top_logprobs=self.top_logprobs,
+                        settings.repeat_penalty,
+                        top_logprobs=settings.top_logprobs,
                     )
                 except ValueError as err:
                     raise TransportError("context_overflow", str(err)) from err
@@ -226,10 +233,10 @@ class LlamaCppModel(ReportsUsage, UsesResponseCache):
                 result = llm.create_completion(
                     prompt,
                     max_tokens=max_tokens,
-                    temperature=self.temperature,
-                    repeat_penalty=self.repeat_penalty,
-                    seed=self.seed,
-                    grammar=self._grammar(request.json_schema) if self.grammar else None,
+                    temperature=settings.temperature,
+                    repeat_penalty=settings.repeat_penalty,
+                    seed=settings.seed,
+                    grammar=self._grammar(request.json_schema) if settings.grammar else None,
                 )
             except ValueError as err:  # prompt longer than the context, mostly
                 raise TransportError("context_overflow", str(err)) from err
@@ -254,7 +261,7 @@ class LlamaCppModel(ReportsUsage, UsesResponseCache):
                     identity=self.identity,
                     usage=self.usage,
                     cache=self.cache,
-                    max_reasks=self.max_reasks,
+                    max_reasks=self.settings.max_reasks,
                     wants_tokens=self.scores_answers,
                 )
                 for request in group
@@ -292,20 +299,6 @@ def make_llamacpp_model(
     ``top_logprobs`` (0-20) also keeps that many alternatives per token, from
     which a category answer gets scores for the labels it did not choose.
     """
-    return LlamaCppModel(
-        path=path,
-        n_ctx=n_ctx,
-        n_threads=n_threads,
-        n_batch=n_batch,
-        temperature=temperature,
-        repeat_penalty=repeat_penalty,
-        seed=seed,
-        max_tokens=max_tokens,
-        max_reasks=max_reasks,
-        grammar=grammar,
-        lazy_grammar=lazy_grammar,
-        top_logprobs=top_logprobs,
-        price_per_1k_prompt=price_per_1k_prompt,
-        price_per_1k_completion=price_per_1k_completion,
-        cache=cache,
-    )
+    # Every argument but the cache is a setting of the same name (a test pins the two lists together).
+    arguments = dict(locals())
+    return LlamaCppModel(LlamaCppSettings(**{f.name: arguments[f.name] for f in fields(LlamaCppSettings)}), cache=cache)

@@ -4,11 +4,13 @@ A batch of prompts goes out concurrently (a bounded thread pool sharing one
 HTTP connection pool), each request retried with exponential backoff and
 jitter on 429, 5xx, timeouts, dropped connections and unreadable bodies,
 honouring ``Retry-After``. Requests go to ``base_url`` only: no redirects are
-followed, proxies from the environment are ignored, and nothing is sent to
-any other host (no start-up check against the public OpenAI API). The API key
-is read from the environment variable named in the config; it is sent in the
-``Authorization`` header and appears nowhere else (not in errors, logs,
-caches or saved configs).
+followed and nothing is sent to any other host (no start-up check against the
+public OpenAI API). As httpx does by default, the client honours the
+environment (``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY``, ``SSL_CERT_FILE``),
+so a server behind a corporate proxy or a private CA works; ``trust_env =
+false`` ignores it. The API key is read from the environment variable named in
+the config; it is sent in the ``Authorization`` header and appears nowhere
+else (not in errors, logs, caches or saved configs).
 
 With ``logprobs = true`` the request asks for the answer tokens'
 log-probabilities (``logprobs``/``top_logprobs`` of the chat API, returned by
@@ -25,6 +27,7 @@ import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, fields
 from typing import Any, Iterable, Literal, Optional  # noqa: UP035 - spacy-llm inspects typing generics
 
 import httpx
@@ -33,7 +36,7 @@ from spacy_llm.registry import registry
 from ..ask import resolve
 from ..cache import ResponseCache, UsesResponseCache
 from ..protocol import Completion, LLMRequest, LLMResponse, TokenLogprob, TokenLogprobs, TransportError
-from ..usage import ReportsUsage, Usage
+from ..usage import TracksUsage, Usage
 
 ResponseFormat = Literal["json_schema", "json_object", "none"]
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
@@ -78,93 +81,92 @@ def chat_logprobs(logprobs: Any) -> Optional[TokenLogprobs]:
         return None
 
 
-class OpenAIModel(ReportsUsage, UsesResponseCache):
+@dataclass(frozen=True)
+class OpenAISettings:
+    """The settings of one ``distil.OpenAI.v1`` model: :func:`make_openai_model`'s arguments less the cache.
+
+    The registered function keeps its typed arguments (spaCy validates and
+    fills a config from them) and passes them through in one object, checked
+    here once.
+    """
+
+    model: str
+    base_url: str = "http://127.0.0.1:8080/v1"
+    api_key_env: Optional[str] = None
+    concurrency: int = 8
+    timeout: float = 60.0
+    max_retries: int = 4
+    backoff: float = 0.5
+    backoff_max: float = 30.0
+    max_reasks: int = 1
+    temperature: float = 0.0
+    top_p: Optional[float] = None
+    seed: Optional[int] = None
+    max_tokens: Optional[int] = None
+    response_format: ResponseFormat = "json_schema"
+    context_length: int = 8192
+    logprobs: bool = False
+    top_logprobs: int = 0
+    price_per_1k_prompt: float = 0.0
+    price_per_1k_completion: float = 0.0
+    trust_env: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.top_logprobs <= 20:
+            raise ValueError(f"distil.OpenAI.v1: top_logprobs must be between 0 and 20, got {self.top_logprobs}")
+        if self.top_logprobs and not self.logprobs:
+            raise ValueError(f"distil.OpenAI.v1: top_logprobs = {self.top_logprobs} needs logprobs = true")
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ValueError(f"distil.OpenAI.v1: base_url must start with http:// or https://, got {self.base_url!r}")
+        if self.concurrency < 1:
+            raise ValueError(f"distil.OpenAI.v1: concurrency must be at least 1, got {self.concurrency}")
+
+
+class OpenAIModel(TracksUsage, UsesResponseCache):
     """The model callable spacy-llm's ``llm`` component runs; see the module docstring."""
 
-    def __init__(
-        self,
-        *,
-        model: str,
-        base_url: str,
-        api_key_env: Optional[str] = None,
-        concurrency: int = 8,
-        timeout: float = 60.0,
-        max_retries: int = 4,
-        backoff: float = 0.5,
-        backoff_max: float = 30.0,
-        max_reasks: int = 1,
-        temperature: float = 0.0,
-        top_p: Optional[float] = None,
-        seed: Optional[int] = None,
-        max_tokens: Optional[int] = None,
-        response_format: ResponseFormat = "json_schema",
-        context_length: int = 8192,
-        logprobs: bool = False,
-        top_logprobs: int = 0,
-        price_per_1k_prompt: float = 0.0,
-        price_per_1k_completion: float = 0.0,
-        cache: Optional[ResponseCache] = None,
-    ) -> None:
-        if not 0 <= top_logprobs <= 20:
-            raise ValueError(f"distil.OpenAI.v1: top_logprobs must be between 0 and 20, got {top_logprobs}")
-        if top_logprobs and not logprobs:
-            raise ValueError(f"distil.OpenAI.v1: top_logprobs = {top_logprobs} needs logprobs = true")
-        if not base_url.startswith(("http://", "https://")):
-            raise ValueError(f"distil.OpenAI.v1: base_url must start with http:// or https://, got {base_url!r}")
-        if concurrency < 1:
-            raise ValueError(f"distil.OpenAI.v1: concurrency must be at least 1, got {concurrency}")
-        self.model = model
-        self.base_url = base_url.rstrip("/")
-        self.api_key_env = api_key_env or None
+    def __init__(self, settings: OpenAISettings, cache: Optional[ResponseCache] = None) -> None:
+        self.settings = settings
+        self.base_url = settings.base_url.rstrip("/")
         self._api_key: Optional[str] = None
-        if self.api_key_env:
-            key = os.environ.get(self.api_key_env)
+        if settings.api_key_env:
+            key = os.environ.get(settings.api_key_env)
             if not key:
                 raise ValueError(
-                    f"distil.OpenAI.v1: the environment variable {self.api_key_env} (api_key_env) is not set. "
+                    f"distil.OpenAI.v1: the environment variable {settings.api_key_env} (api_key_env) is not set. "
                     f"Export the API key in it, or set api_key_env = null for a server without authentication."
                 )
             self._api_key = key
-        self.concurrency = concurrency
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.backoff = backoff
-        self.backoff_max = backoff_max
-        self.max_reasks = max_reasks
-        self.temperature = temperature
-        self.top_p = top_p
-        self.seed = seed
-        self.max_tokens = max_tokens
-        self.response_format = response_format
-        self._context_length = context_length
-        self.logprobs = logprobs
-        self.top_logprobs = top_logprobs
         self.cache = cache
-        self.usage = Usage(price_per_1k_prompt, price_per_1k_completion)
+        self.usage = Usage(settings.price_per_1k_prompt, settings.price_per_1k_completion)
         self._client: Optional[httpx.Client] = None
         self._pool: Optional[ThreadPoolExecutor] = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"OpenAIModel(model={self.model!r}, base_url={self.base_url!r}, concurrency={self.concurrency})"
+        return (
+            f"OpenAIModel(model={self.settings.model!r}, base_url={self.base_url!r}, "
+            f"concurrency={self.settings.concurrency})"
+        )
 
     @property
     def context_length(self) -> int:
         """The model's context length in tokens, used by tasks to split long documents."""
-        return self._context_length
+        return self.settings.context_length
 
     @property
     def identity(self) -> dict[str, Any]:
         """What determines an answer besides the prompt: the cache key's model part."""
+        settings = self.settings
         return {
             "backend": "openai",
             "base_url": self.base_url,
-            "model": self.model,
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "seed": self.seed,
-            "max_tokens": self.max_tokens,
-            "response_format": self.response_format,
+            "model": settings.model,
+            "temperature": settings.temperature,
+            "top_p": settings.top_p,
+            "seed": settings.seed,
+            "max_tokens": settings.max_tokens,
+            "response_format": settings.response_format,
         }
 
     def _redact(self, text: str) -> str:
@@ -176,43 +178,46 @@ class OpenAIModel(ReportsUsage, UsesResponseCache):
                 headers = {"Content-Type": "application/json"}
                 if self._api_key:
                     headers["Authorization"] = f"Bearer {self._api_key}"
+                concurrency = self.settings.concurrency
                 self._client = httpx.Client(
                     base_url=self.base_url,
                     headers=headers,
-                    timeout=httpx.Timeout(self.timeout),
-                    limits=httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency),
+                    timeout=httpx.Timeout(self.settings.timeout),
+                    limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
                     follow_redirects=False,
-                    trust_env=False,
+                    # Proxies and CA bundles from the environment, as httpx does by default, unless turned off.
+                    trust_env=self.settings.trust_env,
                 )
             return self._client
 
     def _executor(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="distil-llm")
+                self._pool = ThreadPoolExecutor(max_workers=self.settings.concurrency, thread_name_prefix="distil-llm")
             return self._pool
 
     def _body(self, request: LLMRequest) -> dict[str, Any]:
+        settings = self.settings
         body: dict[str, Any] = {
-            "model": self.model,
+            "model": settings.model,
             "messages": request.chat_messages(),
-            "temperature": self.temperature,
-            "max_tokens": self.max_tokens or request.max_tokens,
+            "temperature": settings.temperature,
+            "max_tokens": settings.max_tokens or request.max_tokens,
         }
-        if self.top_p is not None:
-            body["top_p"] = self.top_p
-        if self.seed is not None:
-            body["seed"] = self.seed
-        if self.logprobs:
+        if settings.top_p is not None:
+            body["top_p"] = settings.top_p
+        if settings.seed is not None:
+            body["seed"] = settings.seed
+        if settings.logprobs:
             body["logprobs"] = True
-            if self.top_logprobs:
-                body["top_logprobs"] = self.top_logprobs
-        if self.response_format == "json_schema":
+            if settings.top_logprobs:
+                body["top_logprobs"] = settings.top_logprobs
+        if settings.response_format == "json_schema":
             body["response_format"] = {
                 "type": "json_schema",
                 "json_schema": {"name": f"distil_{request.task}", "schema": request.json_schema, "strict": False},
             }
-        elif self.response_format == "json_object":
+        elif settings.response_format == "json_object":
             # llama.cpp's server (and others) turn the schema of a json_object format into a grammar.
             body["response_format"] = {"type": "json_object", "schema": request.json_schema}
         return body
@@ -222,7 +227,7 @@ class OpenAIModel(ReportsUsage, UsesResponseCache):
         if retry_after is not None:
             delay = min(retry_after, RETRY_AFTER_MAX)
         else:
-            delay = min(self.backoff_max, self.backoff * (2**attempt)) * random.uniform(0.5, 1.5)
+            delay = min(self.settings.backoff_max, self.settings.backoff * (2**attempt)) * random.uniform(0.5, 1.5)
         time.sleep(delay)
 
     def send(self, request: LLMRequest) -> Completion:
@@ -231,7 +236,8 @@ class OpenAIModel(ReportsUsage, UsesResponseCache):
         client = self._http()
         kind, reason = "unknown", ""
         retry_after: Optional[float] = None
-        for attempt in range(self.max_retries + 1):
+        max_retries = self.settings.max_retries
+        for attempt in range(max_retries + 1):
             if attempt:
                 self._wait(attempt - 1, retry_after)
             retry_after = None
@@ -240,7 +246,7 @@ class OpenAIModel(ReportsUsage, UsesResponseCache):
                 response = client.post("/chat/completions", json=body)
                 payload = response.content
             except httpx.TimeoutException:
-                kind, reason = "timeout", f"no answer within {self.timeout:g} s"
+                kind, reason = "timeout", f"no answer within {self.settings.timeout:g} s"
                 continue
             except httpx.TransportError as err:
                 kind, reason = "connection_error", f"{type(err).__name__}: {err}"
@@ -269,22 +275,22 @@ class OpenAIModel(ReportsUsage, UsesResponseCache):
                 int(tokens.get("prompt_tokens") or 0),
                 int(tokens.get("completion_tokens") or 0),
                 latency,
-                chat_logprobs(data["choices"][0].get("logprobs")) if self.logprobs else None,
+                chat_logprobs(data["choices"][0].get("logprobs")) if self.settings.logprobs else None,
             )
-        raise TransportError(kind, self._redact(f"{reason} (after {self.max_retries + 1} attempts)"))
+        raise TransportError(kind, self._redact(f"{reason} (after {max_retries + 1} attempts)"))
 
     def _resolve(self, request: LLMRequest) -> LLMResponse:
         return resolve(
             request, self.send, identity=self.identity, usage=self.usage, cache=self.cache,
-            max_reasks=self.max_reasks,
-            wants_tokens=self.logprobs,
+            max_reasks=self.settings.max_reasks,
+            wants_tokens=self.settings.logprobs,
         )
 
     def __call__(self, prompts: Iterable[Iterable[LLMRequest]]) -> Iterable[Iterable[LLMResponse]]:
         """Answer a batch: every request of every doc concurrently, results grouped per doc in order."""
         groups = [list(group) for group in prompts]
         flat = [request for group in groups for request in group]
-        if len(flat) <= 1 or self.concurrency == 1:
+        if len(flat) <= 1 or self.settings.concurrency == 1:
             answers = [self._resolve(r) for r in flat]
         else:
             answers = list(self._executor().map(self._resolve, flat))
@@ -327,6 +333,7 @@ def make_openai_model(
     top_logprobs: int = 0,
     price_per_1k_prompt: float = 0.0,
     price_per_1k_completion: float = 0.0,
+    trust_env: bool = True,
     cache: Optional[ResponseCache] = None,
 ) -> OpenAIModel:
     """An OpenAI-compatible chat-completions server at ``base_url`` (OpenAI, vLLM, Ollama, llama.cpp, TGI).
@@ -338,27 +345,9 @@ def make_openai_model(
     ``json_schema`` (OpenAI, vLLM), ``json_object`` (llama.cpp server: schema
     inside) or ``none``. ``logprobs = true`` asks for token log-probabilities,
     which become entity, category and relation scores (``top_logprobs``
-    alternatives per token score the categories not chosen).
+    alternatives per token score the categories not chosen). ``trust_env =
+    false`` ignores proxy and CA-bundle variables of the environment.
     """
-    return OpenAIModel(
-        model=model,
-        base_url=base_url,
-        api_key_env=api_key_env,
-        concurrency=concurrency,
-        timeout=timeout,
-        max_retries=max_retries,
-        backoff=backoff,
-        backoff_max=backoff_max,
-        max_reasks=max_reasks,
-        temperature=temperature,
-        top_p=top_p,
-        seed=seed,
-        max_tokens=max_tokens,
-        response_format=response_format,
-        context_length=context_length,
-        logprobs=logprobs,
-        top_logprobs=top_logprobs,
-        price_per_1k_prompt=price_per_1k_prompt,
-        price_per_1k_completion=price_per_1k_completion,
-        cache=cache,
-    )
+    # Every argument but the cache is a setting of the same name (a test pins the two lists together).
+    arguments = dict(locals())
+    return OpenAIModel(OpenAISettings(**{f.name: arguments[f.name] for f in fields(OpenAISettings)}), cache=cache)

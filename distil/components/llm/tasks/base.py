@@ -58,6 +58,14 @@ class TaskStats:
             "counts": dict(self.counts),
         }
 
+    def report(self) -> dict[str, Any]:
+        """The figures a run report prints: docs, chunks, failed docs and the task's counters, flat.
+
+        Failures by kind are left to the model's report, which counts the same
+        failed answers (a task only fails on an answer its model gave up on).
+        """
+        return {"docs": self.docs, "chunks": self.chunks, "failed_docs": self.failed_docs, **dict(self.counts)}
+
     def reset(self) -> None:
         """Zero every counter."""
         self.docs = self.chunks = self.failed_docs = 0
@@ -136,6 +144,16 @@ class DistilLLMTask:
         usable = [ex is not None for ex in self._pool]
         chosen = self._selector.select(texts, self._pool_labels, self._pool_costs, usable)
         return [[self._pool[i] for i in indices if self._pool[i] is not None] for indices in chosen]  # type: ignore[misc]
+
+    # --- distil hooks (distil.protocols.ReportsUsage) ------------------------------
+
+    def distil_usage(self) -> dict[str, Any]:
+        """Documents, chunks, failed documents and the task's counters (``mentions``, ``ungrounded``...) so far."""
+        return self.stats.report()
+
+    def distil_reset_usage(self) -> None:
+        """Zero this task's counters."""
+        self.stats.reset()
 
     # --- hooks for subclasses ---------------------------------------------------
 

@@ -16,7 +16,7 @@ import onnxruntime as ort
 import torch
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
-from ..manifest import ONNX_FILES, TORCH_DIR, Manifest, ModelDirError
+from ..components.encoder.manifest import ONNX_FILES, TORCH_DIR, Manifest, ModelDirError
 from .modeling import LogitsModel, load_model
 
 CHECK_INPUTS = "check_inputs.npz"

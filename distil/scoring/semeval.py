@@ -114,3 +114,22 @@ def score_semeval(answers: Iterable[tuple[str, str]]) -> dict[str, Any]:
         "rel_semeval_per_type": per_type,
         "rel_semeval_docs": total,
     }
+
+
+def semeval_answers(pairs: Iterable[tuple[Doc, Doc]]) -> tuple[list[tuple[str, str]], int]:
+    """``(gold, predicted)`` answers of the ``(predicted, gold)`` Doc pairs whose gold Doc has two entities.
+
+    The two gold entities in text order are e1 and e2; a pair with another
+    number of gold entities is skipped and counted (the second value).
+    """
+    answers: list[tuple[str, str]] = []
+    skipped = 0
+    for predicted, gold in pairs:
+        ents = sorted(gold.ents, key=lambda e: e.start_char)
+        if len(ents) != 2:
+            skipped += 1
+            continue
+        e1 = (ents[0].start_char, ents[0].end_char)
+        e2 = (ents[1].start_char, ents[1].end_char)
+        answers.append((directed_label(gold, e1, e2), directed_label(predicted, e1, e2)))
+    return answers, skipped

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, TextIO, Union
 
-from ...errors import DistilError
+from .errors import DistilError
 
 UTF8_BOM = b"\xef\xbb\xbf"
 # Enough to see a NUL byte in any binary format (DocBin, gzip, zip, PDF) without reading a large file.

@@ -25,15 +25,14 @@ from tqdm import tqdm
 from transformers import AutoTokenizer, get_linear_schedule_with_warmup
 from transformers.utils import logging as transformers_logging
 
-from ....pipeline.io.corpus import read_docs
-from ....pipeline.io.training_data import read_training_docs
-from ....schemas import NERSchema, RELSchema, SchemaError, TaskSchema, TextCatSchema
-from ..alignment import IGNORE, load_tokenizer, pad_batch
-from ..manifest import TOKENIZER, TORCH_DIR, Manifest
-from ..ner import annotate_entities
-from ..relations import annotate_relations
-from ..scoring import score_cats, score_entities, score_relations
-from ..textcat import annotate_cats
+from ..components.encoder.alignment import IGNORE, load_tokenizer, pad_batch
+from ..components.encoder.manifest import TOKENIZER, TORCH_DIR, Manifest
+from ..components.encoder.ner import annotate_entities
+from ..components.encoder.relations import annotate_relations
+from ..components.encoder.textcat import annotate_cats
+from ..corpus import read_docs, read_training_docs
+from ..schemas import NERSchema, RELSchema, SchemaError, TaskSchema, TextCatSchema
+from ..scoring import headline_score, score_task
 from .examples import (
     Example,
     blank_copy,
@@ -189,16 +188,23 @@ def loss_fn(task: str, logits: torch.Tensor, target: torch.Tensor, exclusive: bo
 
 
 def evaluate(task: str, runner: Any, gold: Sequence[Doc], schema: TaskSchema, batch_size: int) -> dict[str, Any]:
-    """Predict blank copies of the gold docs with the runtime's annotate code and score them."""
+    """Predict blank copies of the gold docs with the runtime's annotate code and score them.
+
+    The scores are :func:`distil.scoring.score_task`'s, the keys ``distil
+    evaluate`` reports (``ents_f``, ``cats_accuracy``, ``rel_micro_f``...),
+    plus ``score``: the task's headline figure (:data:`distil.scoring.HEADLINE`,
+    0.0 when nothing could be measured), which early stopping maximises.
+    """
     docs = [blank_copy(doc, task) for doc in gold]
     if task == "ner":
         annotate_entities(runner, docs, schema.label_names, batch_size)
-        return score_entities(docs, gold)
-    if task == "textcat":
+    elif task == "textcat":
         annotate_cats(runner, docs, schema, batch_size)  # type: ignore[arg-type]
-        return score_cats(docs, gold, schema)  # type: ignore[arg-type]
-    annotate_relations(runner, docs, schema, batch_size)  # type: ignore[arg-type]
-    return score_relations(docs, gold, schema.label_names)
+    else:
+        annotate_relations(runner, docs, schema, batch_size)  # type: ignore[arg-type]
+    scores = score_task(task, zip(docs, gold, strict=True), schema)
+    scores["score"] = headline_score(task, scores) or 0.0
+    return scores
 
 
 def train(

@@ -13,7 +13,10 @@ from dataclasses import dataclass, field
 from spacy.tokens import Doc, Span
 from tokenizers import Tokenizer
 
-from ....schemas import (
+from ..components.encoder.alignment import IGNORE, OUTSIDE, bio_classes, encode_words
+from ..components.encoder.manifest import NO_RELATION
+from ..components.encoder.markers import Mention, candidate_pairs, encode_pair
+from ..schemas import (
     NERSchema,
     RELSchema,
     SchemaError,
@@ -22,9 +25,6 @@ from ....schemas import (
     make_rel_schema,
     make_textcat_schema,
 )
-from ..alignment import IGNORE, OUTSIDE, bio_classes, encode_words
-from ..manifest import NO_RELATION
-from ..markers import Mention, candidate_pairs, encode_pair
 
 
 @dataclass

@@ -1,9 +1,18 @@
-"""Read and write annotated corpora: DocBin (``.spacy``) or JSONL records (``.jsonl``).
+"""Read and write annotated corpora: DocBin (``.spacy``), JSONL records (``.jsonl``), annotation directories.
 
-These are the two formats every distil command takes for annotated documents
+These are the formats every distil command takes for annotated documents
 (gold data for ``evaluate``, training data for ``train``, the output of
-``convert``). DocBin keeps ``user_data`` so entity scores, relations and
-failures survive.
+``convert``, few-shot example files of the LLM tasks). DocBin keeps
+``user_data`` so entity scores, relations and failures survive. Reading a
+corpus is a core concern: the backends (LLM examples, encoder training) and the
+application layer all read through this module, so a file means the same thing
+to each of them.
+
+An annotation directory written by ``distil annotate`` (and merged by ``distil
+review import`` or ``review simulate``) can be given directly for training.
+Documents a person reviewed carry ``meta.reviewed = true``: training can keep
+only those, or weight them by repeating them, so that corrected labels count
+more than the teacher's.
 """
 
 from __future__ import annotations
@@ -18,9 +27,12 @@ from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
 
-from ...errors import DistilError
-from ...records import DocRecord, dumps, from_record, to_record
+from .errors import DistilError
+from .records import META_KEY, DocRecord, dumps, from_record, to_record
 from .textfile import InputError, check_json_lines, numbered_lines
+
+# The records file of an annotation directory (``distil annotate --output DIR``).
+RECORDS = "records.jsonl"
 
 
 class CorpusError(DistilError, ValueError):
@@ -116,3 +128,30 @@ def write_docs(docs: Iterable[Doc], path: PathLike) -> int:
                 count += 1
         return count
     raise CorpusError(f"{path}: unknown corpus format {path.suffix!r}; use .spacy (DocBin) or .jsonl (records)")
+
+
+def is_reviewed(doc: Doc) -> bool:
+    """Whether a person (or a simulated review) corrected this document."""
+    return bool((doc.user_data.get(META_KEY) or {}).get("reviewed"))
+
+
+def read_training_docs(
+    path: PathLike, nlp: Language, *, reviewed_only: bool = False, reviewed_weight: int = 1
+) -> list[Doc]:
+    """The training Docs of a corpus file or an annotation directory, as ``distil train`` reads them.
+
+    ``reviewed_only`` keeps the reviewed documents alone; ``reviewed_weight``
+    = N > 1 repeats each reviewed document N times in the training set.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / RECORDS
+    if reviewed_weight < 1:
+        raise ValueError(f"reviewed_weight must be at least 1, got {reviewed_weight}")
+    docs = list(read_docs(path, nlp))
+    reviewed = [doc for doc in docs if is_reviewed(doc)]
+    if reviewed_only:
+        if not reviewed:
+            raise CorpusError(f"{path}: no reviewed documents (meta.reviewed) to train on with --reviewed-only")
+        return reviewed
+    return docs + [doc for doc in reviewed for _ in range(reviewed_weight - 1)]
