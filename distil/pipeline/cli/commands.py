@@ -13,5 +13,6 @@ from . import (  # noqa: F401
     run,
     sample,
     schema,
+    serve,
     train,
 )
