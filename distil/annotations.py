@@ -7,7 +7,10 @@ shape whatever computed it:
 - entities: ``doc.ents``, each span with ``span._.score``;
 - categories: ``doc.cats`` (every schema label present);
 - relations: ``doc._.relations``, a list of :class:`Relation`;
-- failures: ``doc._.failures``, what a component could not do for this doc.
+- failures: ``doc._.failures``, what a component could not do for this doc;
+- empty-answer probabilities: :func:`write_empty_score`, how sure a backend
+  was that a document holds nothing of its task (no entity, no relation), the
+  one confidence the annotations themselves cannot show.
 
 Everything is stored in plain serialisable values (``doc.user_data``), so it
 survives ``DocBin(store_user_data=True)`` and JSON records.
@@ -26,6 +29,7 @@ from .schemas import RELSchema, SchemaError, TextCatSchema
 RELATIONS_KEY = "distil.relations"
 FAILURES_KEY = "distil.failures"
 ENT_SCORES_KEY = "distil.ent_scores"
+EMPTY_SCORES_KEY = "distil.empty_scores"
 
 
 @dataclass(frozen=True)
@@ -297,3 +301,25 @@ def record_failure(doc: Doc, failure: Failure) -> None:
 def entity_score(span: Span) -> Optional[float]:
     """The score stored for an entity span, or ``None`` when its backend gave none."""
     return _span_score(span)
+
+
+def write_empty_score(doc: Doc, task: str, probability: Optional[float]) -> None:
+    """Keep the probability a backend gave to answering "nothing" for ``task`` on ``doc`` (``None`` clears it).
+
+    A document without entities (or relations) has no entity score to show
+    how sure its backend was that there is none; an LLM's answer ``[]`` has a
+    probability all the same, and the document's confidence
+    (:mod:`distil.confidence`) needs it, or every empty document would look
+    alike to a review ordered by doubt.
+    """
+    scores = dict(doc.user_data.get(EMPTY_SCORES_KEY) or {})
+    if probability is None:
+        scores.pop(task, None)
+    else:
+        scores[task] = float(probability)
+    doc.user_data[EMPTY_SCORES_KEY] = scores
+
+
+def empty_scores(doc: Doc) -> dict[str, float]:
+    """The empty-answer probabilities written on ``doc`` by task (see :func:`write_empty_score`)."""
+    return {str(task): float(value) for task, value in (doc.user_data.get(EMPTY_SCORES_KEY) or {}).items()}

@@ -12,21 +12,24 @@ An annotation directory written by ``distil annotate`` (and merged by ``distil
 review import`` or ``review simulate``) can be given directly for training.
 Documents a person reviewed carry ``meta.reviewed = true``: training can keep
 only those, or weight them by repeating them, so that corrected labels count
-more than the teacher's.
+more than the teacher's. Documents the teacher failed on (``meta.failures``)
+are left out of training and counted: a failed answer is never a label.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import Optional, Union
 
 from pydantic import ValidationError
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
 
+from .annotations import FAILURES_KEY
 from .errors import DistilError
 from .records import META_KEY, DocRecord, dumps, from_record, to_record
 from .textfile import InputError, check_json_lines, numbered_lines
@@ -135,13 +138,53 @@ def is_reviewed(doc: Doc) -> bool:
     return bool((doc.user_data.get(META_KEY) or {}).get("reviewed"))
 
 
-def read_training_docs(
-    path: PathLike, nlp: Language, *, reviewed_only: bool = False, reviewed_weight: int = 1
-) -> list[Doc]:
+# The tasks whose failure spoils a document's labels for training a model of each task: relations are
+# predicted between the entities, so a failed NER answer leaves the relations of the document incomplete too.
+# "any" is a failure of the whole pipeline on the document (``distil annotate`` writes it): nothing was labelled.
+_SPOILED_BY: dict[str, frozenset[str]] = {
+    "ner": frozenset({"ner", "any"}),
+    "textcat": frozenset({"textcat", "any"}),
+    "rel": frozenset({"ner", "rel", "any"}),
+}
+
+
+def has_teacher_failure(doc: Doc, task: Optional[str] = None) -> bool:
+    """Whether a component failed on ``doc`` in a way that spoils its labels for ``task`` (any failure without a task).
+
+    A teacher that failed on a document (invalid JSON, a timeout) wrote no
+    answer, so the document reads as "no entity", "no relation" or "no
+    category": training on it would teach the student to miss exactly what
+    the teacher could not handle. A reviewed document is never spoiled (the
+    review replaced the teacher's labels and cleared its failures).
+    """
+    if is_reviewed(doc):
+        return False
+    failures = doc.user_data.get(FAILURES_KEY) or []
+    if task is None:
+        return bool(failures)
+    spoiling = _SPOILED_BY.get(task, frozenset({task, "any"}))
+    return any(str(failure.get("task")) in spoiling for failure in failures)
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """The documents ``distil train`` trains on, and how many were left out because the teacher failed on them."""
+
+    docs: list[Doc]
+    failed: int
+    reviewed: int
+
+
+def read_training_set(
+    path: PathLike, nlp: Language, *, task: Optional[str] = None, reviewed_only: bool = False, reviewed_weight: int = 1
+) -> TrainingSet:
     """The training Docs of a corpus file or an annotation directory, as ``distil train`` reads them.
 
-    ``reviewed_only`` keeps the reviewed documents alone; ``reviewed_weight``
-    = N > 1 repeats each reviewed document N times in the training set.
+    Documents with a teacher failure for ``task`` (:func:`has_teacher_failure`;
+    any failure when ``task`` is None) are left out and counted in
+    ``failed``: a failed answer is never a label. ``reviewed_only`` keeps the
+    reviewed documents alone; ``reviewed_weight`` = N > 1 repeats each
+    reviewed document N times in the training set.
     """
     path = Path(path)
     if path.is_dir():
@@ -149,9 +192,19 @@ def read_training_docs(
     if reviewed_weight < 1:
         raise ValueError(f"reviewed_weight must be at least 1, got {reviewed_weight}")
     docs = list(read_docs(path, nlp))
-    reviewed = [doc for doc in docs if is_reviewed(doc)]
+    usable = [doc for doc in docs if not has_teacher_failure(doc, task)]
+    failed = len(docs) - len(usable)
+    reviewed = [doc for doc in usable if is_reviewed(doc)]
     if reviewed_only:
         if not reviewed:
             raise CorpusError(f"{path}: no reviewed documents (meta.reviewed) to train on with --reviewed-only")
-        return reviewed
-    return docs + [doc for doc in reviewed for _ in range(reviewed_weight - 1)]
+        return TrainingSet(reviewed, failed, len(reviewed))
+    weighted = usable + [doc for doc in reviewed for _ in range(reviewed_weight - 1)]
+    return TrainingSet(weighted, failed, len(reviewed))
+
+
+def read_training_docs(
+    path: PathLike, nlp: Language, *, reviewed_only: bool = False, reviewed_weight: int = 1
+) -> list[Doc]:
+    """The training Docs of :func:`read_training_set` (documents with any teacher failure left out)."""
+    return read_training_set(path, nlp, reviewed_only=reviewed_only, reviewed_weight=reviewed_weight).docs

@@ -23,6 +23,7 @@ from spacy.tokens import Doc
 from spacy.vocab import Vocab
 
 from .annotations import (
+    EMPTY_SCORES_KEY,
     FAILURES_KEY,
     EntityPrediction,
     RelationPrediction,
@@ -33,6 +34,8 @@ from .annotations import (
 )
 
 META_KEY = "distil.meta"
+# Where a record keeps the empty-answer probabilities of its backends (annotations.write_empty_score), by task.
+EMPTY_SCORES_META = "empty_scores"
 # The version of the record shape this distil writes; bump it (and read the older shapes) when the shape changes.
 RECORD_SCHEMA_VERSION = 1
 
@@ -117,6 +120,9 @@ def to_record(doc: Doc) -> DocRecord:
     failures = doc.user_data.get(FAILURES_KEY)
     if failures:
         meta["failures"] = list(failures)
+    empty = doc.user_data.get(EMPTY_SCORES_KEY)
+    if empty:
+        meta[EMPTY_SCORES_META] = dict(empty)
     return DocRecord(text=doc.text, entities=entities, relations=relations, cats=dict(doc.cats), meta=meta)
 
 
@@ -148,6 +154,9 @@ def from_record(record: DocRecord | dict[str, Any], nlp_or_vocab: Language | Voc
     failures = meta.pop("failures", None)
     if failures:
         doc.user_data[FAILURES_KEY] = list(failures)
+    empty = meta.pop(EMPTY_SCORES_META, None)
+    if isinstance(empty, dict) and empty:
+        doc.user_data[EMPTY_SCORES_KEY] = {str(k): float(v) for k, v in empty.items()}
     if meta:
         doc.user_data[META_KEY] = meta
     return doc

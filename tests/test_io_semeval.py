@@ -8,7 +8,7 @@ import pytest
 
 from distil.pipeline.io.conversion_report import ConversionError, ConversionReport
 from distil.pipeline.io.semeval import make_segmented_doc, read_semeval
-from distil.records import to_record
+from distil.records import META_KEY, to_record
 
 FIXTURES = Path(__file__).parent / "fixtures" / "io"
 
@@ -49,7 +49,7 @@ def test_bad_lines_are_counted(nlp):
     path = FIXTURES / "semeval_malformed.txt"
     report = ConversionReport()
     docs = list(read_semeval(path, nlp, report))
-    assert [doc.user_data["distil.meta"]["id"] for doc in docs] == ["11"]
+    assert [doc.user_data[META_KEY]["id"] for doc in docs] == ["11"]
     assert [(r.head.text, r.tail.text, r.label) for r in docs[0]._.relations] == [("bird", "flock", "Member-Collection")]
     assert report.skips == {"sentence without exactly one <e1> and one <e2>": 1, "unrecognised line": 1}
     assert report.examples["unrecognised line"] == [f"{path}:5 (this line is junk)"]

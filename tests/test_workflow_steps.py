@@ -15,7 +15,7 @@ from distil.pipeline.annotate import annotate, rebuild_shards, text_key
 from distil.pipeline.io.convert import convert
 from distil.pipeline.io.texts import read_texts
 from distil.pipeline.review import load_records, simulate_review
-from distil.records import DocRecord, dumps
+from distil.records import META_KEY, DocRecord, dumps
 
 from .conftest import distil_cli
 from .test_cli_run import CONFIG
@@ -54,9 +54,13 @@ def test_simulated_review_replaces_least_confident_with_gold(tmp_path: Path, nlp
         {"text": "Apple hired Tim.", "entities": [{"start": 12, "end": 15, "label": "ORG", "text": "Tim", "score": 0.9}]},
         {"text": "Google bought Fitbit.",
          "entities": [{"start": 14, "end": 20, "label": "ORG", "text": "Fitbit", "score": 0.3}]},
-        {"text": "Nothing\nhere.", "entities": []},
+        # The teacher was sure this text holds nothing (the probability of its empty answer).
+        {"text": "Nothing\nhere.", "entities": [], "meta": {"empty_scores": {"ner": 0.95}}},
     ]
-    lines = [dumps(DocRecord.model_validate({**r, "meta": {"key": text_key(r["text"])}})) + "\n" for r in records]
+    lines = [
+        dumps(DocRecord.model_validate({**r, "meta": {**r.get("meta", {}), "key": text_key(r["text"])}})) + "\n"
+        for r in records
+    ]
     (teacher / "records.jsonl").write_text("".join(lines))
     rebuild_shards(teacher, nlp)
     summary = simulate_review(teacher, gold, 0.34, tmp_path / "reviewed", nlp)
@@ -109,7 +113,7 @@ def test_annotate_a_corpus_gives_entities_but_not_gold_relations(tmp_path: Path)
     write_entities(gold, [EntityPrediction(0, 5, "ORG"), EntityPrediction(12, 20, "PERSON")])
     write_relations(gold, [RelationPrediction(1, 0, "gold_label")])
     write_cats(gold, {"tech": 1.0})
-    gold.user_data["distil.meta"] = {"id": "s1"}
+    gold.user_data[META_KEY] = {"id": "s1"}
     write_docs([gold], tmp_path / "gold.spacy")
     items = from_docs(read_docs(tmp_path / "gold.spacy", nlp), "gold.spacy")
     annotate(nlp, items, tmp_path / "out")

@@ -7,6 +7,12 @@ relations by (head span, tail span, label) and optionally with the official
 SemEval-2010 Task 8 measure. A document the pipeline fails on is counted (with
 its reason) and scored as an empty prediction, so a crash costs recall instead
 of vanishing from the denominator.
+
+Relations end to end (a pipeline that finds its own entities) are scored twice:
+as predicted (``rel_micro_f``, and ``rel_strict_micro_f`` where entity types
+must match too), and again with the gold entities given to the relation
+component on the same documents (``rel_gold_ents_micro_f``...), so that the
+gap between the two shows how many relation errors come from NER.
 """
 
 from __future__ import annotations
@@ -30,6 +36,9 @@ from ..records import META_KEY
 from ..schemas import RELSchema, TextCatSchema
 from ..scoring import (
     OTHER,
+    category_calibration,
+    entity_calibration,
+    relation_calibration,
     score_categories,
     score_entities,
     score_relations,
@@ -204,6 +213,26 @@ def _with_gold_entities(nlp: Language, gold: Doc) -> Doc:
     return doc
 
 
+def _relations_with_gold_entities(
+    nlp: Language, golds: Sequence[Doc], entity_components: Sequence[str], batch_size: int, symmetric: set[str]
+) -> dict[str, Any]:
+    """Relation scores of ``nlp`` with its entity components off and the gold entities on its input Docs.
+
+    The keys are :func:`~distil.scoring.score_relations`' with ``rel_``
+    replaced by ``rel_gold_ents_`` (the strict measure is left out: with gold
+    entities it equals the plain one). A document that fails scores as an
+    empty prediction, as in the main pass.
+    """
+    indices = range(len(golds))
+    inputs = {i: _with_gold_entities(nlp, golds[i]) for i in indices}
+    predicted: dict[int, Doc] = {}
+    with nlp.select_pipes(disable=list(entity_components)):
+        for index, result in process(nlp, indices, inputs.__getitem__, batch_size=batch_size):
+            predicted[index] = nlp.make_doc(golds[index].text) if isinstance(result, DocError) else result
+    scores = score_relations(((predicted[i], golds[i]) for i in indices), symmetric=symmetric)
+    return {f"rel_gold_ents_{key[4:]}": value for key, value in scores.items() if not key.startswith("rel_strict_")}
+
+
 def _throughput_runs(
     nlp: Language,
     golds: Sequence[Doc],
@@ -289,6 +318,7 @@ def evaluate(
     gold_docs: Iterable[Doc],
     *,
     gold_entities: GoldEntities = "auto",
+    rel_gold_entities: GoldEntities = "auto",
     semeval_official: bool = False,
     batch_size: int = 64,
     latency_docs: int = 0,
@@ -302,7 +332,11 @@ def evaluate(
     With ``gold_entities="auto"`` a pipeline that extracts relations but has no
     entity component gets the gold entities (copied by character offsets) on
     its input Docs, and entities are then not scored; ``True``/``False`` force
-    it. ``semeval_official`` adds the SemEval-2010 Task 8 measure (each gold doc
+    it. When the pipeline finds its own entities and extracts relations,
+    ``rel_gold_entities`` runs the relation part once more with the gold
+    entities given (``rel_gold_ents_*`` scores, untimed); ``"auto"`` does it
+    unless the pipeline is metered (an LLM: a second pass would double its
+    cost). ``semeval_official`` adds the SemEval-2010 Task 8 measure (each gold doc
     holds exactly two entities, e1 and e2). With ``latency_docs`` = K, the
     first K documents go through the pipeline one at a time, each timed (the
     latency an application calling ``nlp(text)`` sees, ``p50_latency_ms`` and
@@ -441,7 +475,17 @@ def evaluate(
     if "rel" in by_task:
         # SemEval data may legitimately hold only "Other" answers, i.e. no relation at all.
         if semeval_official or not _gold_lacks("rel", golds, report):
-            report.scores.update(score_relations(pairs, symmetric=_symmetric_labels(nlp, by_task["rel"])))
+            symmetric = _symmetric_labels(nlp, by_task["rel"])
+            report.scores.update(score_relations(pairs, symmetric=symmetric))
+            with_gold = (not metered) if rel_gold_entities == "auto" else bool(rel_gold_entities)
+            if with_gold and not use_gold_ents and "ner" in by_task and not report.all_failed:
+                report.scores.update(
+                    _relations_with_gold_entities(nlp, golds, by_task["ner"], batch_size, symmetric)
+                )
+                report.notes.append(
+                    "relations were also scored with the gold entities given (rel_gold_ents_*): "
+                    "the gap to rel_micro_f is what entity errors cost"
+                )
         if semeval_official:
             answers, skipped = semeval_answers(pairs)
             report.scores.update(score_semeval(answers))
@@ -449,7 +493,32 @@ def evaluate(
                 report.notes.append(f"SemEval measure: {skipped} doc(s) without exactly two gold entities skipped")
     elif semeval_official:
         report.notes.append("SemEval measure requested but the pipeline has no relation component")
+    report.scores.update(_calibration_scores(nlp, by_task, pairs, report.scores))
     return report
+
+
+def _calibration_scores(
+    nlp: Language, by_task: dict[str, list[str]], pairs: Sequence[tuple[Doc, Doc]], scores: dict[str, Any]
+) -> dict[str, Any]:
+    """The expected calibration error (:mod:`distil.scoring.calibration`) of each task scored above.
+
+    For each task whose accuracy was measured: ``<prefix>_ece`` (``None``
+    when the predictions carry no score) and ``<prefix>_calibration`` (the
+    bins, the count of scored and unscored decisions).
+    """
+    out: dict[str, Any] = {}
+    found: list[tuple[str, dict[str, Any]]] = []
+    if "ents_f" in scores:
+        found.append(("ents", entity_calibration(pairs)))
+    if "cats_accuracy" in scores and "textcat" in by_task:
+        labels, exclusive, threshold = _category_settings(nlp, by_task["textcat"], pairs)
+        found.append(("cats", category_calibration(pairs, labels, exclusive=exclusive, threshold=threshold)))
+    if "rel_micro_f" in scores and "rel" in by_task:
+        found.append(("rel", relation_calibration(pairs, symmetric=_symmetric_labels(nlp, by_task["rel"]))))
+    for prefix, calibration in found:
+        out[f"{prefix}_ece"] = calibration["ece"]
+        out[f"{prefix}_calibration"] = calibration
+    return out
 
 
 __all__ = [

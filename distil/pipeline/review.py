@@ -1,7 +1,9 @@
 """The human-in-the-loop round trip: export annotations for a person to correct, import the corrections.
 
 ``export_review`` writes the model's annotations as Prodigy-style JSONL or Label
-Studio JSON, lowest confidence first if asked; ``import_review`` merges the
+Studio JSON in a review order (:func:`review_order`: the teacher's doubt first,
+by its confidence or by its disagreement with a second opinion, or at random;
+ties are broken by a seeded shuffle, never by file order); ``import_review`` merges the
 corrected tasks back into the annotation records: a reviewed document replaces
 the model's (``meta.reviewed = true``), a rejected one is dropped, an ignored or
 untouched one stays as the model made it. The merge reports counts and the
@@ -12,8 +14,9 @@ from __future__ import annotations
 
 import json
 import os
+import random
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional
@@ -22,8 +25,9 @@ from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.util import registry
 
+from ..confidence import document_confidence, is_multi_label
 from ..errors import DistilError
-from ..records import DocRecord, dumps, from_record, to_record
+from ..records import EMPTY_SCORES_META, DocRecord, dumps, from_record, to_record
 from ..schemas import NERSchema, RELSchema, TextCatSchema
 from ..scoring.categories import score_categories
 from ..scoring.entities import score_entities
@@ -33,9 +37,13 @@ from .annotate import RECORDS, SHARDS, rebuild_shards, text_key
 from .config import read_config
 from .io.labelstudio import chosen_categories, labeling_config, labelstudio_to_doc, latest_annotation, to_labelstudio
 from .io.prodigy import task_to_doc, to_prodigy
+from .tasks import pipeline_tasks
 
 ReviewFormat = Literal["prodigy", "labelstudio"]
-Order = Literal["uncertainty", "input"]
+Order = Literal["uncertainty", "disagreement", "random", "input"]
+ORDERS: tuple[str, ...] = ("uncertainty", "disagreement", "random", "input")
+# Meta keys that describe the teacher's answer, not the document: a reviewed record drops them.
+TEACHER_META = ("failures", "confidence", EMPTY_SCORES_META)
 REJECT = "reject"
 
 
@@ -155,28 +163,118 @@ def key_of(record: DocRecord) -> str:
     return str(key) if key else text_key(record.text)
 
 
-def is_multi_label(cats: dict[str, float]) -> bool:
-    """Whether category scores look multi-label (exclusive scores sum to 1)."""
-    return bool(cats) and abs(sum(cats.values()) - 1.0) > 1e-3 and any(0 < v < 1 for v in cats.values())
-
-
 def confidence(record: DocRecord) -> float:
-    """How sure the model was about a document: its least confident decision, 0 if a component failed.
+    """The confidence a review orders by: :func:`distil.confidence.document_confidence`, 0.0 when there is none.
 
-    Entity and relation scores count as given; categories count by the top
-    score (exclusive) or by the distance from 0.5 of the least decided label
-    (multi-label). A document with no scores at all counts as certain.
+    A document without any score counts as the least confident (with a
+    failure, 0.0): a teacher that said nothing about its certainty has not
+    said it is sure, and a document it was not sure of is what a review is for.
+    When no document has a score, every one ties and the seeded shuffle alone
+    decides the order (a random review).
     """
-    if record.meta.get("failures"):
-        return 0.0
-    values = [e.score for e in record.entities if e.score is not None]
-    values += [r.score for r in record.relations if r.score is not None]
-    if record.cats:
-        if is_multi_label(record.cats):
-            values.append(min(max(v, 1 - v) for v in record.cats.values()))
+    value = document_confidence(record)
+    return 0.0 if value is None else value
+
+
+def tie_breaks(count: int, seed: int) -> list[int]:
+    """A seeded random rank for each of ``count`` documents: what breaks ties in every review order.
+
+    Breaking ties by file order would review a sorted corpus's first labels
+    first (BANKING77's training file is grouped by intent); the same seed
+    always gives the same ranks.
+    """
+    ranks = [0] * count
+    for rank, index in enumerate(random.Random(seed).sample(range(count), count)):
+        ranks[index] = rank
+    return ranks
+
+
+def _item_sets(doc: Doc, tasks: Iterable[str]) -> set[tuple[Any, ...]]:
+    """The decisions of ``doc`` for ``tasks`` as one set: entities, relations (by entity offsets) and chosen categories."""
+    items: set[tuple[Any, ...]] = set()
+    tasks = set(tasks)
+    if "ner" in tasks:
+        items.update(("ent", e.start_char, e.end_char, e.label_) for e in doc.ents)
+    if "rel" in tasks:
+        items.update(
+            ("rel", r.head.start_char, r.head.end_char, r.tail.start_char, r.tail.end_char, r.label)
+            for r in doc._.relations
+        )
+    if "textcat" in tasks:
+        items.update(("cat", label) for label in chosen_categories(dict(doc.cats), is_multi_label(doc.cats)))
+    return items
+
+
+def disagreement(teacher: Doc, other: Doc, tasks: Iterable[str]) -> float:
+    """1 - the agreement (Jaccard index) of the two Docs' entity, relation and category sets for ``tasks``.
+
+    0.0 when both made the same decisions (two empty answers agree), 1.0
+    when they share none. Only the tasks the second opinion performs are
+    compared, so a rules NER pipeline says nothing about the teacher's categories.
+    """
+    tasks = list(tasks)
+    mine, theirs = _item_sets(teacher, tasks), _item_sets(other, tasks)
+    union = mine | theirs
+    return 1.0 - (len(mine & theirs) / len(union) if union else 1.0)
+
+
+def second_opinion_disagreements(records: Sequence[DocRecord], second: Language, nlp: Language) -> list[float]:
+    """How much ``second`` (another pipeline over the same texts) disagrees with each record (:func:`disagreement`).
+
+    A second opinion that predicts relations but no entities (a rules or
+    student relation pipeline) is given each record's entities, as
+    ``distil evaluate`` gives gold entities, and entities are then not compared.
+    """
+    performed = set(pipeline_tasks(second).values())
+    if not performed:
+        raise ReviewError(
+            f"the second-opinion pipeline ({', '.join(second.pipe_names) or 'no components'}) predicts no "
+            "entities, categories or relations to compare with"
+        )
+    give_entities = "rel" in performed and "ner" not in performed
+    compared = performed - {"ner"} if give_entities else performed
+    inputs: list[Doc | str] = []
+    for record in records:
+        if give_entities:
+            entities_only = DocRecord(text=record.text, entities=record.entities)
+            inputs.append(from_record(entities_only, second))
         else:
-            values.append(max(record.cats.values()))
-    return min(values) if values else 1.0
+            inputs.append(record.text)
+    out = []
+    for record, other in zip(records, second.pipe(inputs), strict=True):
+        out.append(disagreement(from_record(record, nlp), other, compared))
+    return out
+
+
+def review_order(
+    records: Sequence[DocRecord],
+    order: Order,
+    *,
+    seed: int = 0,
+    disagreements: Optional[Sequence[float]] = None,
+) -> list[int]:
+    """The indices of ``records`` in review order: the documents a person should see first come first.
+
+    ``uncertainty``: lowest :func:`confidence` first; ``disagreement``:
+    highest disagreement with a second opinion first (``disagreements``, one
+    per record, from :func:`second_opinion_disagreements`); ``random``: a
+    seeded shuffle; ``input``: file order. Ties are broken by the seeded
+    shuffle (:func:`tie_breaks`), never by file order.
+    """
+    if order not in ORDERS:
+        raise ReviewError(f"unknown review order {order!r}; use {', '.join(ORDERS)}")
+    indices = list(range(len(records)))
+    if order == "input":
+        return indices
+    ranks = tie_breaks(len(records), seed)
+    if order == "random":
+        return sorted(indices, key=lambda i: ranks[i])
+    if order == "uncertainty":
+        values = [confidence(r) for r in records]
+        return sorted(indices, key=lambda i: (values[i], ranks[i]))
+    if disagreements is None or len(disagreements) != len(records):
+        raise ReviewError("--order disagreement needs a second opinion (--second-opinion CONFIG) over the same documents")
+    return sorted(indices, key=lambda i: (-disagreements[i], ranks[i]))
 
 
 def export_review(
@@ -188,25 +286,34 @@ def export_review(
     order: Order = "uncertainty",
     limit: Optional[int] = None,
     schema: Optional[ReviewSchema] = None,
+    seed: int = 0,
+    second_opinion: Optional[Language] = None,
 ) -> int:
-    """Write review tasks for the records in ``annotations``; returns how many were written.
+    """Write review tasks for the records in ``annotations`` in :func:`review_order`; returns how many were written.
 
-    With a ``schema``, Label Studio's labeling config offers every label the
-    schema declares (not only those the model happened to use), so a reviewer
-    can add a missing entity type, relation or category.
+    ``order="disagreement"`` runs the ``second_opinion`` pipeline over the
+    same texts; ``seed`` breaks ties (and is the ``random`` order). With a
+    ``schema``, Label Studio's labeling config offers every label the schema
+    declares (not only those the model happened to use), so a reviewer can
+    add a missing entity type, relation or category.
     """
     records = _nonempty_records(annotations)
-    if order == "uncertainty":
-        records = sorted(records, key=confidence)  # stable: ties keep input order
+    disagreements: Optional[list[float]] = None
+    if second_opinion is not None:
+        disagreements = second_opinion_disagreements(records, second_opinion, nlp)
+    ordered = review_order(records, order, seed=seed, disagreements=disagreements)
     if limit is not None:
-        records = records[:limit]
+        ordered = ordered[:limit]
+    records = [records[i] for i in ordered]
     output.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "prodigy":
         with output.open("w", encoding="utf-8") as out:
-            for record in records:
+            for index, record in zip(ordered, records, strict=True):
                 task = to_prodigy(from_record(record, nlp))
                 task.setdefault("meta", {})["key"] = key_of(record)
                 task["meta"]["confidence"] = round(confidence(record), 4)
+                if disagreements is not None:
+                    task["meta"]["disagreement"] = round(disagreements[index], 4)
                 out.write(json.dumps(task, ensure_ascii=False) + "\n")
         return len(records)
     if schema is not None and schema.categories:
@@ -399,8 +506,9 @@ def import_review(
         model = records[i]
         pairs.append((from_record(model, nlp), doc))
         new = to_record(doc)
-        meta = {k: v for k, v in model.meta.items() if k != "failures"}
-        meta.update({k: v for k, v in new.meta.items() if k not in ("failures", "confidence")})
+        # The teacher's failures and confidences described its answer, which the reviewer's replaces.
+        meta = {k: v for k, v in model.meta.items() if k not in TEACHER_META}
+        meta.update({k: v for k, v in new.meta.items() if k not in (*TEACHER_META, "disagreement")})
         meta["reviewed"] = True
         new.meta = meta
         if (new.entities, new.relations, new.cats) != (model.entities, model.relations, model.cats):
@@ -450,12 +558,21 @@ def _write_records(annotations: Path, records: list[DocRecord], nlp: Language) -
 
 
 def simulate_review(
-    annotations: Path, gold: list[Doc], fraction: float, output: Path, nlp: Language
+    annotations: Path,
+    gold: list[Doc],
+    fraction: float,
+    output: Path,
+    nlp: Language,
+    *,
+    order: Order = "uncertainty",
+    seed: int = 0,
+    second_opinion: Optional[Language] = None,
 ) -> dict[str, Any]:
     """A *simulation* of a person's corrections, for experiments: gold replaces the teacher on a fraction.
 
-    The ``fraction`` of documents with the lowest confidence (those a person
-    would review first under ``--order uncertainty``) get the gold annotations
+    The first ``fraction`` of documents in :func:`review_order` (those a
+    person would review first under the same ``order``, ``seed`` and
+    ``second_opinion`` with ``review export``) get the gold annotations
     instead of the teacher's, marked ``meta.reviewed = true`` and
     ``meta.review = "simulated-gold"`` so that no one mistakes them for human
     work. Writes a new annotation directory; returns counts.
@@ -475,14 +592,15 @@ def simulate_review(
         )
     wanted = round(fraction * len(records))
     replaced = 0
-    for i in sorted(range(len(records)), key=lambda i: confidence(records[i])):
+    disagreements = second_opinion_disagreements(records, second_opinion, nlp) if second_opinion is not None else None
+    for i in review_order(records, order, seed=seed, disagreements=disagreements):
         if replaced >= wanted:
             break
         gold_doc = by_text.get(records[i].text)
         if gold_doc is None:
             continue
         new = to_record(gold_doc)
-        new.meta = {**{k: v for k, v in records[i].meta.items() if k != "failures"}, "reviewed": True,
+        new.meta = {**{k: v for k, v in records[i].meta.items() if k not in TEACHER_META}, "reviewed": True,
                     "review": "simulated-gold"}
         records[i] = new
         replaced += 1
@@ -490,7 +608,7 @@ def simulate_review(
     (output / SHARDS).mkdir(exist_ok=True)
     (output / RECORDS).write_text("", encoding="utf-8")
     _write_records(output, records, nlp)
-    summary = {"documents": len(records), "fraction": fraction, "replaced_by_gold": replaced,
+    summary = {"documents": len(records), "fraction": fraction, "replaced_by_gold": replaced, "order": order, "seed": seed,
                "note": "simulated review: gold annotations stand in for a person's corrections"}
     (output / "review.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary

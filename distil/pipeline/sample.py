@@ -3,9 +3,14 @@
 ``evaluate --limit``, ``compare --limit`` and ``distil sample`` (train/dev
 splits, the texts a teacher annotates, a test sample) all draw their subset
 with :func:`sample_indices`: N documents chosen uniformly at random with a
-seeded generator, kept in corpus order. Taking the first N instead would be
-biased whenever a file is sorted (BANKING77's test file is sorted by label:
-its first 300 documents hold 8 of the 77 intents).
+seeded generator. Taking the first N instead would be biased whenever a file
+is sorted (BANKING77's test file is sorted by label: its first 300 documents
+hold 8 of the 77 intents). ``evaluate --limit`` keeps the chosen documents in
+corpus order (order does not change a score); ``distil sample`` writes them
+shuffled, because its files feed steps where order matters: the teacher
+annotates them in order, and anything that later takes a head of the file
+(``annotate --limit``, a review cut off early) would otherwise get the first
+labels of a sorted corpus.
 """
 
 from __future__ import annotations
@@ -45,22 +50,34 @@ def take_sample(items: Sequence[T], n: Optional[int], *, seed: int = 0) -> list[
     return [items[i] for i in sample_indices(len(items), n, seed=seed)]
 
 
+def shuffled_sample_indices(total: int, n: int, *, seed: int = 0) -> list[int]:
+    """The indices of :func:`sample_indices` (the same documents) in a seeded random order instead of corpus order."""
+    if n < 0 or n > total:
+        raise ValueError(f"cannot sample {n} of {total} documents; give a number from 0 to {total}")
+    # random.sample returns its picks in selection order, a uniformly random order: sorted, they are sample_indices.
+    return random.Random(seed).sample(range(total), n)
+
+
 def sample_corpus(
     source: Path, output: Path, n: int, *, seed: int = 0, rest: Optional[Path] = None, lang: str = "en"
 ) -> tuple[int, int]:
-    """Write a seeded random sample of ``n`` documents to ``output`` and the others, in order, to ``rest``.
+    """Write a seeded random sample of ``n`` documents to ``output``, shuffled, and the others, shuffled, to ``rest``.
 
-    Returns (sampled, rest) counts. Both files keep the corpus order (the
-    sample is drawn with :func:`sample_indices`, then written in the order the
-    documents had), so the same seed on the same corpus always gives the same
-    files, and ``--limit N --seed S`` of ``evaluate`` on the corpus picks the
-    same documents as ``distil sample --n N --seed S``.
+    Returns (sampled, rest) counts. The sample holds the documents
+    ``evaluate --limit N --seed S`` scores (:func:`sample_indices`), in a
+    seeded random order (:func:`shuffled_sample_indices`); the rest is
+    shuffled with the same seed. Neither file keeps corpus order, so a
+    corpus sorted by label yields files in which any head is a fair sample.
+    The same seed on the same corpus always gives the same files.
     """
     docs = list(read_docs(source, spacy.blank(lang)))
     if n > len(docs):
         raise ValueError(f"{source} has {len(docs)} documents, cannot sample {n}; give --n {len(docs)} or less")
-    chosen = set(sample_indices(len(docs), n, seed=seed))
-    write_docs([d for i, d in enumerate(docs) if i in chosen], output)
+    order = shuffled_sample_indices(len(docs), n, seed=seed)
+    write_docs([docs[i] for i in order], output)
     if rest is not None:
-        write_docs([d for i, d in enumerate(docs) if i not in chosen], rest)
+        chosen = set(order)
+        others = [d for i, d in enumerate(docs) if i not in chosen]
+        random.Random(seed).shuffle(others)
+        write_docs(others, rest)
     return n, len(docs) - n

@@ -5,6 +5,12 @@ the same head and tail character spans; for a symmetric label the order of head
 and tail does not matter. Matching by character offsets makes the score
 independent of tokenisation, and an entity boundary error makes every relation
 of that entity wrong, as in end-to-end relation extraction benchmarks.
+
+The ``rel_strict_*`` scores are the strict end-to-end measure (as in SpERT and
+the FIRE paper): a relation counts only when both entity spans, both entity
+types and the relation label are right. With gold entities given the two
+measures agree; end to end, the gap between them is the relations lost to
+entity type errors alone.
 """
 
 from __future__ import annotations
@@ -15,21 +21,27 @@ from typing import Any
 from spacy.scorer import PRFScore
 from spacy.tokens import Doc
 
-Triple = tuple[tuple[int, int], tuple[int, int], str]
+Triple = tuple[tuple[Any, ...], tuple[Any, ...], str]
+_KEYS = ("micro_p", "micro_r", "micro_f", "macro_p", "macro_r", "macro_f", "per_type")
 
 
-def relation_triples(doc: Doc, symmetric: Collection[str] = ()) -> set[Triple]:
+def relation_triples(doc: Doc, symmetric: Collection[str] = (), *, typed: bool = False) -> set[Triple]:
     """The relations of ``doc`` as ``((head_start, head_end), (tail_start, tail_end), label)`` char triples.
 
     Relations whose label is in ``symmetric`` are stored with the earlier span
-    first, so that (a, b) and (b, a) compare equal.
+    first, so that (a, b) and (b, a) compare equal. With ``typed`` each span
+    also carries its entity label (``(start, end, label)``): the strict measure.
     """
     out: set[Triple] = set()
     for rel in doc._.relations:
-        head = (rel.head.start_char, rel.head.end_char)
-        tail = (rel.tail.start_char, rel.tail.end_char)
+        head: tuple[Any, ...] = (rel.head.start_char, rel.head.end_char)
+        tail: tuple[Any, ...] = (rel.tail.start_char, rel.tail.end_char)
         if rel.label in symmetric and tail < head:
             head, tail = tail, head
+            if typed:
+                head, tail = (*head, rel.tail.label_), (*tail, rel.head.label_)
+        elif typed:
+            head, tail = (*head, rel.head.label_), (*tail, rel.tail.label_)
         out.add((head, tail, rel.label))
     return out
 
@@ -39,13 +51,23 @@ def score_relations(pairs: Iterable[tuple[Doc, Doc]], *, symmetric: Collection[s
 
     Returns ``rel_micro_p/r/f`` (pooled over all labels), ``rel_macro_p/r/f``
     (the mean of per-label values over every label seen in the gold data or
-    the predictions) and ``rel_per_type`` (``{label: {"p", "r", "f"}}``).
-    Values are ``None`` when there is no relation on either side.
+    the predictions) and ``rel_per_type`` (``{label: {"p", "r", "f"}}``), with
+    spans matched by their character offsets; and the same figures of the
+    strict measure (entity types must match too) as ``rel_strict_micro_p/r/f``,
+    ``rel_strict_macro_p/r/f`` and ``rel_strict_per_type``. Values are ``None``
+    when there is no relation on either side.
     """
+    pairs = list(pairs)
+    scores = _prf("rel", pairs, symmetric, typed=False)
+    scores.update(_prf("rel_strict", pairs, symmetric, typed=True))
+    return scores
+
+
+def _prf(prefix: str, pairs: list[tuple[Doc, Doc]], symmetric: Collection[str], *, typed: bool) -> dict[str, Any]:
     per_type: dict[str, PRFScore] = {}
     for predicted, gold in pairs:
-        pred = relation_triples(predicted, symmetric)
-        ref = relation_triples(gold, symmetric)
+        pred = relation_triples(predicted, symmetric, typed=typed)
+        ref = relation_triples(gold, symmetric, typed=typed)
         for triple in pred | ref:
             prf = per_type.setdefault(triple[2], PRFScore())
             if triple in pred and triple in ref:
@@ -55,19 +77,17 @@ def score_relations(pairs: Iterable[tuple[Doc, Doc]], *, symmetric: Collection[s
             else:
                 prf.fn += 1
     if not per_type:
-        return {key: None for key in (
-            "rel_micro_p", "rel_micro_r", "rel_micro_f", "rel_macro_p", "rel_macro_r", "rel_macro_f", "rel_per_type"
-        )}
+        return {f"{prefix}_{key}": None for key in _KEYS}
     micro = PRFScore()
     for prf in per_type.values():
         micro += prf
     n = len(per_type)
     return {
-        "rel_micro_p": micro.precision,
-        "rel_micro_r": micro.recall,
-        "rel_micro_f": micro.fscore,
-        "rel_macro_p": sum(prf.precision for prf in per_type.values()) / n,
-        "rel_macro_r": sum(prf.recall for prf in per_type.values()) / n,
-        "rel_macro_f": sum(prf.fscore for prf in per_type.values()) / n,
-        "rel_per_type": {label: per_type[label].to_dict() for label in sorted(per_type)},
+        f"{prefix}_micro_p": micro.precision,
+        f"{prefix}_micro_r": micro.recall,
+        f"{prefix}_micro_f": micro.fscore,
+        f"{prefix}_macro_p": sum(prf.precision for prf in per_type.values()) / n,
+        f"{prefix}_macro_r": sum(prf.recall for prf in per_type.values()) / n,
+        f"{prefix}_macro_f": sum(prf.fscore for prf in per_type.values()) / n,
+        f"{prefix}_per_type": {label: per_type[label].to_dict() for label in sorted(per_type)},
     }

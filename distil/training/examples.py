@@ -15,7 +15,7 @@ from tokenizers import Tokenizer
 
 from ..components.encoder.alignment import IGNORE, OUTSIDE, bio_classes, encode_words
 from ..components.encoder.manifest import NO_RELATION
-from ..components.encoder.markers import Mention, candidate_pairs, encode_pair
+from ..components.encoder.markers import EntityWindows, Mention, candidate_pairs, encode_entities, encode_pair
 from ..schemas import (
     NERSchema,
     RELSchema,
@@ -36,6 +36,9 @@ class Example:
     head_index: int = 0
     tail_index: int = 0
     extra: dict[str, int] = field(default_factory=dict)
+    # One-pass relations: the document's windows and the (head, tail) entity index of each target class.
+    entities: EntityWindows | None = None
+    pairs: list[tuple[int, int]] = field(default_factory=list)
 
 
 def infer_schema(task: str, docs: Sequence[Doc]) -> NERSchema | TextCatSchema | RELSchema:
@@ -120,12 +123,7 @@ def rel_examples(docs: Sequence[Doc], tokenizer: Tokenizer, schema: RELSchema, m
     out = []
     for doc in docs:
         ents = list(doc.ents)
-        gold: dict[tuple[int, int], str] = {}
-        for rel in doc._.relations:
-            schema.check_labels([rel.label], what="training relations")
-            gold[(rel.head_index, rel.tail_index)] = rel.label
-            if schema.get(rel.label).symmetric:
-                gold[(rel.tail_index, rel.head_index)] = rel.label
+        gold = _gold_pairs(doc, schema)
         for head, tail, allowed in candidate_pairs([e.label_ for e in ents], schema):
             label = gold.get((head, tail), NO_RELATION)
             if label != NO_RELATION and label not in allowed:
@@ -134,6 +132,45 @@ def rel_examples(docs: Sequence[Doc], tokenizer: Tokenizer, schema: RELSchema, m
             if encoded is not None:
                 out.append(Example(encoded.ids, classes.index(label), encoded.head_index, encoded.tail_index))
     return out
+
+
+def one_pass_examples(docs: Sequence[Doc], tokenizer: Tokenizer, schema: RELSchema, max_length: int) -> list[Example]:
+    """One example per document with candidate pairs: every entity marked, a class per readable candidate pair.
+
+    ``ids`` is the document's longest window (what batching sorts by); the
+    targets follow the same rules as :func:`rel_examples`.
+    """
+    classes = output_classes("rel", schema)
+    out = []
+    for doc in docs:
+        ents = list(doc.ents)
+        gold = _gold_pairs(doc, schema)
+        candidates = candidate_pairs([e.label_ for e in ents], schema)
+        if not candidates:
+            continue
+        encoded = encode_entities(tokenizer, doc.text, [_mention(e) for e in ents], max_length)
+        pairs: list[tuple[int, int]] = []
+        targets: list[int] = []
+        for head, tail, allowed in candidates:
+            if encoded.rows[head] is None or encoded.rows[tail] is None:
+                continue
+            label = gold.get((head, tail), NO_RELATION)
+            pairs.append((head, tail))
+            targets.append(classes.index(label if label in allowed else NO_RELATION))
+        if pairs:
+            longest = max(encoded.windows, key=len)
+            out.append(Example(longest, targets, entities=encoded, pairs=pairs))
+    return out
+
+
+def _gold_pairs(doc: Doc, schema: RELSchema) -> dict[tuple[int, int], str]:
+    gold: dict[tuple[int, int], str] = {}
+    for rel in doc._.relations:
+        schema.check_labels([rel.label], what="training relations")
+        gold[(rel.head_index, rel.tail_index)] = rel.label
+        if schema.get(rel.label).symmetric:
+            gold[(rel.tail_index, rel.head_index)] = rel.label
+    return gold
 
 
 def _mention(span: Span) -> Mention:

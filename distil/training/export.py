@@ -17,25 +17,25 @@ import torch
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
 from ..components.encoder.manifest import ONNX_FILES, TORCH_DIR, Manifest, ModelDirError
-from .modeling import LogitsModel, load_model
+from .modeling import LogitsModel, input_names, load_model
 
 CHECK_INPUTS = "check_inputs.npz"
 OPSET = 17
 
 
-def input_names(task: str) -> list[str]:
-    """The graph inputs of a task's model."""
-    names = ["input_ids", "attention_mask"]
-    return [*names, "head_index", "tail_index"] if task == "rel" else names
+__all__ = ["CHECK_INPUTS", "export_model_dir", "export_onnx", "input_names", "max_abs_diff", "quantize"]
 
 
 def export_onnx(model: LogitsModel, feeds: dict[str, np.ndarray], path: Path) -> None:
     """Trace ``model`` on ``feeds`` into an ONNX graph with dynamic batch and sequence axes."""
-    names = input_names(model.task)
+    names = model.input_names
     args = tuple(torch.from_numpy(feeds[name]) for name in names)
     dynamic: dict[str, dict[int, str]] = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"}}
     if model.task == "rel":
-        dynamic.update({"head_index": {0: "batch"}, "tail_index": {0: "batch"}, "logits": {0: "batch"}})
+        # Per-pair inputs: one row per input; one-pass: one row per candidate pair, however many windows.
+        axis = "pairs" if model.architecture == "one_pass" else "batch"
+        dynamic.update({name: {0: axis} for name in names[2:]})
+        dynamic["logits"] = {0: axis}
     elif model.task == "ner":
         dynamic["logits"] = {0: "batch", 1: "sequence"}
     else:
@@ -64,7 +64,7 @@ def quantize(fp32: Path, int8: Path) -> None:
 
 def max_abs_diff(model: LogitsModel, path: Path, feeds: dict[str, np.ndarray]) -> float:
     """The largest absolute difference between torch and ONNX logits over real (unpadded) positions."""
-    names = input_names(model.task)
+    names = model.input_names
     with torch.no_grad():
         expected = model(*(torch.from_numpy(feeds[name]) for name in names)).numpy()
     options = ort.SessionOptions()
@@ -100,7 +100,7 @@ def export_model_dir(directory: Union[str, Path], verbose: bool = True) -> dict[
     quantize(fp32, int8)
     diffs = {"fp32": max_abs_diff(model, fp32, feeds), "int8": max_abs_diff(model, int8, feeds)}
     manifest.onnx_max_abs_diff = diffs
-    manifest.inputs = input_names(manifest.task)
+    manifest.inputs = model.input_names
     manifest.to_disk(directory)
     if verbose:
         print(f"ONNX vs torch max |logit diff| on {feeds['input_ids'].shape[0]} dev inputs: "

@@ -1,8 +1,14 @@
 """``distil train``: fine-tune an encoder for one task, early-stop on dev, and export it.
 
+Stopping: training runs until the dev score has not improved for ``patience``
+epochs, with ``epochs`` as a maximum and ``max_minutes`` as a time cap (both
+defaults are generous so that a small data set is not cut off while still
+learning); the best epoch is kept. Relation models then tune their ``no
+relation`` decision on dev (:mod:`distil.training.thresholds`).
+
 Determinism: a fixed seed fixes the initialisation of the new layers, the
-shuffling and dropout; torch runs on a fixed number of threads. (A time budget,
-``max_minutes``, trades that for a bounded run.)
+shuffling and dropout; torch runs on a fixed number of threads. (The time cap
+trades that for a bounded run when it is reached.)
 """
 
 from __future__ import annotations
@@ -28,9 +34,9 @@ from transformers.utils import logging as transformers_logging
 from ..components.encoder.alignment import IGNORE, load_tokenizer, pad_batch
 from ..components.encoder.manifest import TOKENIZER, TORCH_DIR, Manifest
 from ..components.encoder.ner import annotate_entities
-from ..components.encoder.relations import annotate_relations
+from ..components.encoder.relations import annotate_relations, one_pass_feeds, relation_candidates, score_candidates
 from ..components.encoder.textcat import annotate_cats
-from ..corpus import read_docs, read_training_docs
+from ..corpus import read_docs, read_training_set
 from ..schemas import NERSchema, RELSchema, SchemaError, TaskSchema, TextCatSchema
 from ..scoring import headline_score, score_task
 from .examples import (
@@ -38,12 +44,14 @@ from .examples import (
     blank_copy,
     infer_schema,
     ner_examples,
+    one_pass_examples,
     output_classes,
     rel_examples,
     textcat_examples,
 )
-from .export import CHECK_INPUTS, export_model_dir, input_names
-from .modeling import LogitsModel, build_model
+from .export import CHECK_INPUTS, export_model_dir
+from .modeling import ARCHITECTURES, LogitsModel, build_model, input_names
+from .thresholds import ScoredCandidate, tune_decision
 
 PathLike = Union[str, Path]
 SCHEMA_CLASSES: dict[str, type[Any]] = {"ner": NERSchema, "textcat": TextCatSchema, "rel": RELSchema}
@@ -65,23 +73,31 @@ def default_base_model() -> str:
 class TrainSettings:
     """Hyper-parameters of one run (the ``distil train`` options)."""
 
-    epochs: int = 5
+    # A maximum: training stops earlier once dev has not improved for `patience` epochs.
+    epochs: int = 20
     lr: float = 5e-5
     batch_size: int = 16
     max_length: int = 128
     seed: int = 0
-    patience: int = 2
+    patience: int = 3
+    # Linear warm-up over this fraction of the steps of the first min(epochs, 10) epochs, then linear decay
+    # to zero at `epochs`: raising the maximum does not stretch the warm-up.
     warmup: float = 0.1
     threads: int = 2
     # "cpu", "cuda", "cuda:N" or "auto" (a GPU when torch sees one): only training runs there; export is on the CPU.
     device: str = "cpu"
-    max_minutes: Optional[float] = None
+    # The time cap (training time, dev scoring included); None: no cap.
+    max_minutes: Optional[float] = 120.0
     eval_batch_size: int = 64
     freeze_embeddings: bool = True
     head_lr_scale: float = 10.0
     # Annotations merged by `distil review`: train on reviewed documents only, or repeat them.
     reviewed_only: bool = False
     reviewed_weight: int = 1
+    # Relations: "pairs" (one marked input per candidate pair) or "one_pass" (one input per document).
+    architecture: str = "pairs"
+    # Relations: tune the no-relation decision on dev and store it in the manifest.
+    tune_threshold: bool = True
 
 
 @dataclass
@@ -93,6 +109,8 @@ class TrainResult:
     best_epoch: int
     dev_metrics: dict[str, Any]
     onnx_max_abs_diff: dict[str, float]
+    # Training documents left out because the teacher failed on them (a failed answer is never a label).
+    excluded_failed_docs: int = 0
 
 
 class TorchRunner:
@@ -109,7 +127,7 @@ class TorchRunner:
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> np.ndarray:
         """The logits of one batch."""
-        names = input_names(self.model.task)
+        names = self.model.input_names
         with torch.no_grad():
             inputs = (torch.from_numpy(feeds[name]).to(self.device) for name in names)
             return self.model(*inputs).cpu().numpy()  # type: ignore[no-any-return]
@@ -163,6 +181,12 @@ def batches(examples: Sequence[Example], batch_size: int, rng: random.Random) ->
 
 def collate(task: str, examples: Sequence[Example], pad_id: int, exclusive: bool) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """Padded model inputs and targets for one batch."""
+    if task == "rel" and examples and examples[0].entities is not None:
+        # One-pass: every window of the batch's documents, one target per candidate pair.
+        arrays = one_pass_feeds([ex.entities for ex in examples if ex.entities is not None],
+                                [ex.pairs for ex in examples], pad_id)
+        targets = [label for ex in examples for label in ex.target]  # type: ignore[union-attr]
+        return {name: torch.from_numpy(array) for name, array in arrays.items()}, torch.tensor(targets, dtype=torch.long)
     ids, mask = pad_batch([ex.ids for ex in examples], pad_id)
     feeds = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)}
     if task == "ner":
@@ -228,6 +252,9 @@ def train(
     if task not in SCHEMA_CLASSES:
         raise SchemaError(f"unknown task {task!r}; use ner, textcat or rel")
     settings = settings or TrainSettings()
+    if settings.architecture not in ARCHITECTURES:
+        raise SchemaError(f"unknown relation architecture {settings.architecture!r}; use one of {', '.join(ARCHITECTURES)}")
+    architecture = settings.architecture if task == "rel" else "pairs"
     device = resolve_device(settings.device)
     transformers_logging.set_verbosity_error()
     transformers_logging.disable_progress_bar()
@@ -239,12 +266,15 @@ def train(
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     nlp = spacy.blank("en")
-    train_docs = read_training_docs(
-        train_path, nlp, reviewed_only=settings.reviewed_only, reviewed_weight=settings.reviewed_weight
+    # Documents the teacher failed on are left out (a failed answer is never a label) and counted in the report.
+    training_set = read_training_set(
+        train_path, nlp, task=task, reviewed_only=settings.reviewed_only, reviewed_weight=settings.reviewed_weight
     )
+    train_docs = training_set.docs
     dev_docs = list(read_docs(dev_path, nlp))
     if not train_docs or not dev_docs:
-        raise SchemaError(f"empty corpus: {len(train_docs)} training and {len(dev_docs)} dev documents")
+        left_out = f" ({training_set.failed} left out: the teacher failed on them)" if training_set.failed else ""
+        raise SchemaError(f"empty corpus: {len(train_docs)} training{left_out} and {len(dev_docs)} dev documents")
     schema = schema if schema is not None else infer_schema(task, train_docs)
     if not isinstance(schema, SCHEMA_CLASSES[task]):
         raise SchemaError(f"a {task} model needs a {task} schema, got a {schema.task} schema")
@@ -260,14 +290,17 @@ def train(
         schema=schema.model_dump(mode="json"),
         max_length=settings.max_length,
         base_model=str(base),
-        inputs=input_names(task),
+        inputs=input_names(task, architecture),
+        architecture=architecture,
     )
-    examples = _examples(task, train_docs, tokenizer, schema, classes, settings.max_length)
+    examples = _examples(task, train_docs, tokenizer, schema, classes, settings.max_length, architecture)
     if not examples:
         raise SchemaError(f"no training examples for {task} in {train_path}")
     log(f"{task}: {len(train_docs)} train docs -> {len(examples)} examples, {len(dev_docs)} dev docs, "
         f"{len(classes)} classes, base {base}, device {device}")
-    model = build_model(task, base, classes, exclusive).to(device)
+    if training_set.failed:
+        log(f"{task}: {training_set.failed} document(s) left out of training: the teacher failed on them (meta.failures)")
+    model = build_model(task, base, classes, exclusive, architecture=architecture).to(device)
     if settings.freeze_embeddings:
         # The word-embedding matrix is half of MiniLM's weights: freezing it halves the optimizer's work
         # and costs little accuracy on small training sets.
@@ -284,7 +317,8 @@ def train(
         {"params": [p for p in trainable if id(p) in head], "lr": settings.lr * settings.head_lr_scale},
     ]
     optimizer = torch.optim.AdamW(groups, lr=settings.lr, weight_decay=0.01, foreach=True)
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(settings.warmup * total_steps), total_steps)
+    warmup_steps = int(settings.warmup * steps_per_epoch * min(settings.epochs, 10))
+    scheduler = get_linear_schedule_with_warmup(optimizer, warmup_steps, total_steps)
     best_score, best_epoch, best_metrics = -1.0, 0, {}
     best_state: dict[str, torch.Tensor] = {}
     started = time.monotonic()
@@ -298,7 +332,7 @@ def train(
         for step, batch in enumerate(bar, start=1):
             feeds, target = collate(task, [examples[i] for i in batch], pad_id, exclusive)
             feeds = {name: tensor.to(device) for name, tensor in feeds.items()}
-            loss = loss_fn(task, model(**feeds), target.to(device), exclusive)
+            loss = loss_fn(task, model(*(feeds[name] for name in model.input_names)), target.to(device), exclusive)
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(trainable, 1.0)
@@ -325,40 +359,83 @@ def train(
             log(f"early stopping: no dev improvement for {settings.patience} epoch(s)")
             break
     model.load_state_dict(best_state)
-    model.to("cpu")
     model.eval()
+    if task == "rel" and settings.tune_threshold:
+        dev_score = best_score
+        manifest.decision = tune_rel_decision(runner, dev_docs, schema, settings.eval_batch_size)  # type: ignore[arg-type]
+        # The dev metrics are what `distil evaluate` reports on dev with the exported model: the tuned decision's.
+        best_metrics = evaluate(task, runner, dev_docs, schema, settings.eval_batch_size)
+        best_score = float(best_metrics["score"])
+        log(f"relation decision tuned on dev: {manifest.decision['rule']} "
+            f"(dev micro-F {dev_score:.4f} -> {best_score:.4f})")
+    model.to("cpu")
     checkpoint = output / TORCH_DIR
     model.save(checkpoint)
     try:
         AutoTokenizer.from_pretrained(base).save_pretrained(checkpoint)
     except (OSError, ValueError):
         pass  # the HF tokenizer copy only serves the Hugging Face pipeline benchmark
-    np.savez(checkpoint / CHECK_INPUTS, **_check_feeds(task, examples, pad_id))  # type: ignore[arg-type]
-    manifest.dev = {"score": best_score, "epoch": best_epoch, "metrics": best_metrics, "settings": settings.__dict__}
+    np.savez(checkpoint / CHECK_INPUTS, **_check_feeds(task, examples, pad_id, exclusive))  # type: ignore[arg-type]
+    manifest.dev = {"score": best_score, "epoch": best_epoch, "metrics": best_metrics, "settings": settings.__dict__,
+                    "excluded_failed_docs": training_set.failed}
     manifest.to_disk(output)
     diffs = export_model_dir(output, verbose=False)
     log(f"best dev score {best_score:.4f} (epoch {best_epoch}); ONNX vs torch max |logit diff|: "
         f"fp32 {diffs['fp32']:.2e}, int8 {diffs['int8']:.2e}; model in {output}")
-    return TrainResult(output, best_score, best_epoch, best_metrics, diffs)
+    return TrainResult(output, best_score, best_epoch, best_metrics, diffs, excluded_failed_docs=training_set.failed)
+
+
+def tune_rel_decision(runner: TorchRunner, dev_docs: Sequence[Doc], schema: RELSchema, batch_size: int) -> dict[str, Any]:
+    """Score every dev candidate pair with the runtime's code and tune the no-relation decision on it."""
+    docs = [blank_copy(doc, "rel") for doc in dev_docs]
+    candidates = relation_candidates(docs, schema, runner.manifest.labels)
+    probs = score_candidates(runner, docs, candidates, batch_size)
+    gold: dict[tuple[int, int, int], set[str]] = {}
+    n_gold = 0
+    symmetric = {spec.name for spec in schema.labels if spec.symmetric}
+    for index, doc in enumerate(dev_docs):
+        for rel in doc._.relations:
+            n_gold += 1
+            gold.setdefault((index, rel.head_index, rel.tail_index), set()).add(rel.label)
+            if rel.label in symmetric:
+                gold.setdefault((index, rel.tail_index, rel.head_index), set()).add(rel.label)
+    scored = [
+        ScoredCandidate(c.allowed, p, frozenset(gold.get((c.doc, c.head, c.tail), set())))
+        for c, p in zip(candidates, probs, strict=True)
+    ]
+    return tune_decision(scored, n_gold)
 
 
 def _examples(
-    task: str, docs: Sequence[Doc], tokenizer: Tokenizer, schema: TaskSchema, classes: list[str], max_length: int
+    task: str,
+    docs: Sequence[Doc],
+    tokenizer: Tokenizer,
+    schema: TaskSchema,
+    classes: list[str],
+    max_length: int,
+    architecture: str = "pairs",
 ) -> list[Example]:
     if task == "ner":
         return ner_examples(docs, tokenizer, classes, max_length)
     if task == "textcat":
         return textcat_examples(docs, tokenizer, schema, max_length)  # type: ignore[arg-type]
+    if architecture == "one_pass":
+        return one_pass_examples(docs, tokenizer, schema, max_length)  # type: ignore[arg-type]
     return rel_examples(docs, tokenizer, schema, max_length)  # type: ignore[arg-type]
 
 
-def _check_feeds(task: str, examples: Sequence[Example], pad_id: int, count: int = 8) -> dict[str, np.ndarray]:
+def _check_feeds(
+    task: str, examples: Sequence[Example], pad_id: int, exclusive: bool = True, count: int = 8
+) -> dict[str, np.ndarray]:
     """A padded batch of examples of different lengths: traced for export, then compared torch vs ONNX."""
     chosen = sorted(examples[:64], key=lambda ex: len(ex.ids))
     step = max(1, len(chosen) // count)
     sample = chosen[::step][:count]
+    if task == "rel" and sample and sample[0].entities is not None:
+        tensors, _ = collate(task, sample, pad_id, exclusive)
+        return {name: tensor.numpy() for name, tensor in tensors.items()}
     ids, mask = pad_batch([ex.ids for ex in sample], pad_id)
-    feeds = {"input_ids": ids, "attention_mask": mask}
+    feeds: dict[str, np.ndarray] = {"input_ids": ids, "attention_mask": mask}
     if task == "rel":
         feeds["head_index"] = np.array([ex.head_index for ex in sample], dtype=np.int64)
         feeds["tail_index"] = np.array([ex.tail_index for ex in sample], dtype=np.int64)

@@ -1,4 +1,4 @@
-"""The torch models: a Hugging Face token classifier (ner), a mean-pooled sequence classifier (textcat), an entity-marker pair classifier (rel).
+"""The torch models: a Hugging Face token classifier (ner), a mean-pooled sequence classifier (textcat), and for rel an entity-marker pair classifier (``pairs``) or a one-pass classifier of every candidate pair (``one_pass``).
 
 Text classification pools the mean of the token states rather than [CLS]:
 the default base (all-MiniLM-L6-v2) is a sentence-embedding model trained with
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import torch
 from torch import nn
@@ -20,6 +20,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForTokenClassification
 
 HEAD = "task_head.pt"
 HEAD_CONFIG = "task_head.json"
+ARCHITECTURES = ("pairs", "one_pass")
 
 
 class MarkerPairClassifier(nn.Module):
@@ -38,6 +39,46 @@ class MarkerPairClassifier(nn.Module):
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         rows = torch.arange(hidden.shape[0])
         pair = torch.cat([hidden[rows, head_index], hidden[rows, tail_index]], dim=-1)
+        return self.classifier(self.dropout(pair))  # type: ignore[no-any-return]
+
+
+class OnePassPairClassifier(nn.Module):
+    """Encoder run once per document window + an MLP over ``concat(head, tail, head * tail)`` per candidate pair.
+
+    Every entity is marked in the input and read at its opening marker; a pair
+    names the (window row, position) of its head and of its tail, so one batch
+    of windows serves every candidate pair of its documents. The product term
+    gives the classifier the interaction of the two states directly.
+    """
+
+    def __init__(self, encoder: nn.Module, hidden_size: int, num_classes: int, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Sequential(
+            nn.Linear(3 * hidden_size, hidden_size), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden_size, num_classes)
+        )
+
+    @property
+    def num_classes(self) -> int:
+        """The number of output classes."""
+        last: Any = self.classifier[-1]
+        return int(last.out_features)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        head_row: torch.Tensor,
+        head_index: torch.Tensor,
+        tail_row: torch.Tensor,
+        tail_index: torch.Tensor,
+    ) -> torch.Tensor:
+        """Logits ``[pairs, classes]``, one row per (head, tail) given."""
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        head = hidden[head_row, head_index]
+        tail = hidden[tail_row, tail_index]
+        pair = torch.cat([head, tail, head * tail], dim=-1)
         return self.classifier(self.dropout(pair))  # type: ignore[no-any-return]
 
 
@@ -61,22 +102,25 @@ class MeanPoolClassifier(nn.Module):
 class LogitsModel(nn.Module):
     """One interface over the three task models: named inputs in, logits out."""
 
-    def __init__(self, task: str, inner: nn.Module) -> None:
+    def __init__(self, task: str, inner: nn.Module, architecture: str = "pairs") -> None:
         super().__init__()
         self.task = task
         self.inner = inner
+        self.architecture = architecture if task == "rel" else ""
 
-    def forward(
-        self,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor,
-        head_index: Optional[torch.Tensor] = None,
-        tail_index: Optional[torch.Tensor] = None,
-    ) -> torch.Tensor:
-        """The logits: ``[batch, seq, classes]`` for ner, ``[batch, classes]`` otherwise."""
+    @property
+    def input_names(self) -> list[str]:
+        """The named inputs of ``forward``, in order: those of the exported graph."""
+        return input_names(self.task, self.architecture)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, *pair_inputs: torch.Tensor) -> torch.Tensor:
+        """The logits: ``[batch, seq, classes]`` for ner, ``[pairs, classes]`` for rel, ``[batch, classes]`` for textcat.
+
+        ``pair_inputs`` are the rel model's extra inputs after the two common
+        ones, in :attr:`input_names` order.
+        """
         if self.task == "rel":
-            assert head_index is not None and tail_index is not None
-            return self.inner(input_ids, attention_mask, head_index, tail_index)  # type: ignore[no-any-return]
+            return self.inner(input_ids, attention_mask, *pair_inputs)  # type: ignore[no-any-return]
         if self.task == "textcat":
             return self.inner(input_ids, attention_mask)  # type: ignore[no-any-return]
         return self.inner(input_ids=input_ids, attention_mask=attention_mask).logits  # type: ignore[no-any-return]
@@ -101,7 +145,9 @@ class LogitsModel(nn.Module):
         else:
             inner.encoder.save_pretrained(directory)
             torch.save(inner.classifier.state_dict(), directory / HEAD)
-            (directory / HEAD_CONFIG).write_text(json.dumps({"num_classes": inner.classifier.out_features}))
+            classes = inner.num_classes if isinstance(inner, OnePassPairClassifier) else inner.classifier.out_features
+            config = {"num_classes": classes, "architecture": self.architecture or "pairs"}
+            (directory / HEAD_CONFIG).write_text(json.dumps(config))
 
 
 def _encoder(path: str | Path, attn: str) -> nn.Module:
@@ -112,8 +158,33 @@ def _encoder(path: str | Path, attn: str) -> nn.Module:
         return AutoModel.from_pretrained(path, attn_implementation=attn)  # type: ignore[no-any-return]
 
 
-def build_model(task: str, base: str, classes: list[str], exclusive: bool = True, attn: str = "eager") -> LogitsModel:
-    """A fresh task model on top of the base encoder at ``base`` (a local directory)."""
+def input_names(task: str, architecture: str = "pairs") -> list[str]:
+    """The graph inputs of a task's model (for rel, of its architecture)."""
+    names = ["input_ids", "attention_mask"]
+    if task != "rel":
+        return names
+    if architecture == "one_pass":
+        return [*names, "head_row", "head_index", "tail_row", "tail_index"]
+    return [*names, "head_index", "tail_index"]
+
+
+def _head_class(task: str, architecture: str) -> type[nn.Module]:
+    if task == "textcat":
+        return MeanPoolClassifier
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"unknown relation architecture {architecture!r}; use one of {', '.join(ARCHITECTURES)}")
+    return OnePassPairClassifier if architecture == "one_pass" else MarkerPairClassifier
+
+
+def build_model(
+    task: str, base: str, classes: list[str], exclusive: bool = True, attn: str = "eager", architecture: str = "pairs"
+) -> LogitsModel:
+    """A fresh task model on top of the base encoder at ``base`` (a local directory).
+
+    ``architecture`` picks the relation model: ``pairs`` (one marked input per
+    candidate pair) or ``one_pass`` (one input per document, every pair
+    classified from the entity states).
+    """
     id2label = dict(enumerate(classes))
     label2id = {name: k for k, name in id2label.items()}
     if task == "ner":
@@ -123,9 +194,9 @@ def build_model(task: str, base: str, classes: list[str], exclusive: bool = True
     else:
         config = AutoConfig.from_pretrained(base)
         encoder = _encoder(base, attn)
-        head_cls = MeanPoolClassifier if task == "textcat" else MarkerPairClassifier
+        head_cls = _head_class(task, architecture)
         inner = head_cls(encoder, config.hidden_size, len(classes), config.hidden_dropout_prob)
-    return LogitsModel(task, inner)
+    return LogitsModel(task, inner, architecture)
 
 
 def load_model(task: str, directory: Path, attn: str = "eager") -> LogitsModel:
@@ -135,7 +206,9 @@ def load_model(task: str, directory: Path, attn: str = "eager") -> LogitsModel:
     head = json.loads((directory / HEAD_CONFIG).read_text())
     config = AutoConfig.from_pretrained(directory)
     encoder = _encoder(directory, attn)
-    head_cls = MeanPoolClassifier if task == "textcat" else MarkerPairClassifier
-    model = head_cls(encoder, config.hidden_size, int(head["num_classes"]))
+    # Checkpoints from before the one-pass model have no architecture: they are per-pair models.
+    architecture = str(head.get("architecture", "pairs"))
+    head_cls = _head_class(task, architecture)
+    model: Any = head_cls(encoder, config.hidden_size, int(head["num_classes"]))
     model.classifier.load_state_dict(torch.load(directory / HEAD, weights_only=True))
-    return LogitsModel(task, model)
+    return LogitsModel(task, model, architecture)

@@ -6,6 +6,13 @@ library), and ``manifest.json``: the task, the output classes, the schema the
 model was trained for, the maximum input length, dev metrics and the ONNX vs
 torch agreement. ``torch/`` keeps the fine-tuned checkpoint so that
 ``distil export`` can export again.
+
+Relation models also record their ``architecture`` (``pairs``: one marked input
+per candidate pair; ``one_pass``: one input per document, every pair classified
+from the entity states) and their ``decision``: how a relation is told from
+``no relation`` (:data:`ARGMAX`, or thresholds tuned on dev; see
+:mod:`distil.components.encoder.relations`). Manifests written before these
+fields read as a per-pair model with the argmax decision.
 """
 
 from __future__ import annotations
@@ -25,6 +32,11 @@ ONNX_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
 TORCH_DIR = "torch"
 NO_RELATION = "no relation"
 PRECISIONS = tuple(ONNX_FILES)
+ARCHITECTURES = ("pairs", "one_pass")
+# The relation decisions: the most probable class wins (no relation included), or a relation label wins
+# when its probability reaches a threshold tuned on dev (global, or per label).
+ARGMAX = "argmax"
+THRESHOLD = "threshold"
 
 PathLike = Union[str, Path]
 
@@ -48,6 +60,8 @@ class Manifest:
     onnx_max_abs_diff: dict[str, float] = field(default_factory=dict)
     inputs: list[str] = field(default_factory=lambda: ["input_ids", "attention_mask"])
     extra: dict[str, Any] = field(default_factory=dict)
+    architecture: str = "pairs"
+    decision: dict[str, Any] = field(default_factory=dict)
 
     def to_disk(self, directory: PathLike) -> None:
         """Write ``manifest.json`` into ``directory``."""
@@ -69,7 +83,15 @@ class Manifest:
         if data.get("format") != FORMAT:
             raise ModelDirError(f"{path}: unknown format {data.get('format')!r}, expected {FORMAT!r}")
         known = set(cls.__dataclass_fields__)
-        return cls(**{key: value for key, value in data.items() if key in known})
+        manifest = cls(**{key: value for key, value in data.items() if key in known})
+        if manifest.architecture not in ARCHITECTURES:
+            raise ModelDirError(
+                f"{path}: unknown relation architecture {manifest.architecture!r}, expected one of {', '.join(ARCHITECTURES)}"
+            )
+        rule = manifest.decision.get("rule", ARGMAX)
+        if rule not in (ARGMAX, THRESHOLD):
+            raise ModelDirError(f"{path}: unknown relation decision rule {rule!r}, expected {ARGMAX!r} or {THRESHOLD!r}")
+        return manifest
 
     def task_schema(self) -> TaskSchema:
         """The schema the model was trained for, as a pydantic object."""

@@ -1,10 +1,16 @@
 """Typed entity markers for relation classification, shared by training and the runtime.
 
-A candidate pair is one input: the text with typed markers around the head
-(``@ * type * ... @``) and the tail (``# ^ type ^ ... #``), made of punctuation
-the tokenizer already knows (Zhou and Chen, 2021, "An Improved Baseline for
-Sentence-level Relation Extraction"), so no vocabulary change is needed. The
-classifier reads the hidden states at the two opening markers.
+Two layouts, one per relation architecture:
+
+- ``pairs``: a candidate pair is one input: the text with typed markers around
+  the head (``@ * type * ... @``) and the tail (``# ^ type ^ ... #``), made of
+  punctuation the tokenizer already knows (Zhou and Chen, 2021, "An Improved
+  Baseline for Sentence-level Relation Extraction"), so no vocabulary change is
+  needed. The classifier reads the hidden states at the two opening markers.
+- ``one_pass``: a document is one input with every entity marked
+  (``@ * type * ... @``); each entity is read at its opening marker and every
+  candidate pair is classified from those states, so the encoder runs once per
+  document (:func:`encode_entities`), not once per pair.
 """
 
 from __future__ import annotations
@@ -114,3 +120,78 @@ def candidate_pairs(
             if allowed:
                 pairs.append((head, tail, allowed))
     return pairs
+
+
+def mark_entities(text: str, mentions: Sequence[Mention]) -> tuple[str, list[int]]:
+    """The text with every mention marked ``@ * type * ... @``, and each opening marker's character offset.
+
+    Offsets are returned in the order of ``mentions``; mentions must not overlap
+    (``doc.ents`` never do).
+    """
+    order = sorted(range(len(mentions)), key=lambda k: mentions[k].start)
+    out: list[str] = []
+    positions = [0] * len(mentions)
+    cursor = 0
+    length = 0
+    for k in order:
+        mention = mentions[k]
+        piece = text[cursor : mention.start]
+        out.append(piece)
+        length += len(piece)
+        if length and not text[: mention.start].endswith(" "):
+            out.append(" ")
+            length += 1
+        positions[k] = length
+        inner = f"@ * {_type_words(mention.label)} * {text[mention.start : mention.end]} @ "
+        out.append(inner)
+        length += len(inner)
+        cursor = mention.end
+    out.append(text[cursor:])
+    return "".join(out), positions
+
+
+@dataclass
+class EntityWindows:
+    """The model inputs of one document for the one-pass layout.
+
+    ``windows`` are token id rows (one unless the marked document is longer than
+    the model's length); entity ``k`` is read at ``windows[rows[k]][positions[k]]``,
+    or cannot be read when ``rows[k]`` is ``None``.
+    """
+
+    windows: list[list[int]]
+    rows: list[Optional[int]]
+    positions: list[int]
+
+
+def encode_entities(tokenizer: Tokenizer, text: str, mentions: Sequence[Mention], max_length: int) -> EntityWindows:
+    """Encode a document with every mention marked, cut into windows of at most ``max_length`` ids.
+
+    A document that does not fit is cut into windows overlapping by half, each
+    with ``[CLS]`` and ``[SEP]``; every entity is read in the window where its
+    marker is farthest from an edge, so it keeps as much context as possible.
+    """
+    marked, chars = mark_entities(text, mentions)
+    encoding = tokenizer.encode(marked)
+    ids = list(encoding.ids)
+    markers = [encoding.char_to_token(char) for char in chars]
+    if len(ids) <= max_length:
+        return EntityWindows([ids], [None if m is None else 0 for m in markers], [0 if m is None else m for m in markers])
+    inner = max(1, max_length - 2)
+    stride = max(1, inner // 2)
+    starts = list(range(1, max(2, len(ids) - 1 - inner + stride), stride))
+    if starts[-1] + inner < len(ids) - 1:
+        starts.append(len(ids) - 1 - inner)
+    windows = [[ids[0], *ids[start : start + inner], ids[-1]] for start in starts]
+    rows: list[Optional[int]] = []
+    positions: list[int] = []
+    for marker in markers:
+        best: Optional[tuple[int, int]] = None
+        for row, start in enumerate(starts):
+            if marker is not None and start <= marker < start + inner:
+                margin = min(marker - start, start + inner - 1 - marker)
+                if best is None or margin > best[1]:
+                    best = (row, margin)
+        rows.append(None if best is None or marker is None else best[0])
+        positions.append(0 if best is None or marker is None else marker - starts[best[0]] + 1)
+    return EntityWindows(windows, rows, positions)

@@ -171,6 +171,15 @@ class AnswerScores:
             return None
         return math.exp(sum(self.tokens[i].logprob for i in indices))
 
+    def answer_probability(self) -> Optional[float]:
+        """The probability of the whole JSON answer: of every token from its first to its last character.
+
+        For an empty answer (``{}``, ``{"relations": []}``) this is how sure
+        the model was that there is nothing to find; the task writes it with
+        :func:`distil.annotations.write_empty_score`.
+        """
+        return self.span_probability(self.tree.start, self.tree.end)
+
     def item(self, path: Sequence[PathItem]) -> Optional[float]:
         """The score of the value at ``path``: a string from its opening quote to its last character."""
         node = self.tree.get(path)
@@ -267,3 +276,20 @@ def label_distribution(
 def logprob_tokens(pieces: Sequence[tuple[str, float]]) -> TokenLogprobs:
     """Tokens from (text, logprob) pairs, without alternatives (a convenience for models and tests)."""
     return tuple(TokenLogprob(text, logprob) for text, logprob in pieces)
+
+
+def empty_answer_probability(answers: Sequence[tuple[Optional[str], Optional[TokenLogprobs]]]) -> Optional[float]:
+    """The probability the model gave to answering "nothing" in every one of ``answers`` (raw text, tokens).
+
+    The product over the answers (chunks) of each whole answer's probability:
+    1.0 when there was nothing to ask (no answer), ``None`` when an answer has
+    no usable log-probabilities, so that a missing score is never read as certainty.
+    """
+    probability = 1.0
+    for raw, tokens in answers:
+        scores = answer_scores(raw, tokens)
+        value = scores.answer_probability() if scores is not None else None
+        if value is None:
+            return None
+        probability *= value
+    return probability

@@ -128,6 +128,22 @@ def _per_type(title: str, per_type: dict[str, dict[str, float]] | None) -> list[
     return lines
 
 
+def _calibration(scores: dict[str, Any], prefix: str, what: str) -> list[str]:
+    """The calibration line of a task: its expected calibration error, or "no scores" (docs/evaluate.md)."""
+    if f"{prefix}_ece" not in scores:
+        return []
+    details = scores.get(f"{prefix}_calibration") or {}
+    if scores[f"{prefix}_ece"] is None:
+        return [f"  {'calibration (ECE)':<38} no scores (the predictions carry none)"]
+    unscored = int(details.get("unscored") or 0)
+    extra = f", {unscored} unscored left out" if unscored else ""
+    return [
+        f"  {'calibration (ECE, 10 bins)':<38} {_pct(scores[f'{prefix}_ece']):>7}   "
+        f"over {details.get('n')} scored {what}, mean score {_pct(details.get('mean_score'))}, "
+        f"accuracy {_pct(details.get('accuracy'))}{extra}"
+    ]
+
+
 def timing_method(timing: dict[str, Any]) -> str:
     """How the speed was measured, in words: warm-up documents and the statistic over the timed runs."""
     if not timing:
@@ -152,16 +168,19 @@ def format_report(report: EvalReport, title: str = "") -> str:
         lines.append("  gold entities were given to the pipeline (entities not scored)")
     if "ents_f" in s:
         lines += ["", "Entities", header, _prf_rows("overall (micro)", s["ents_p"], s["ents_r"], s["ents_f"])]
+        lines += _calibration(s, "ents", "entities")
         lines += _per_type("per label", s.get("ents_per_type"))
     if "cats_macro_f" in s:
         lines += ["", f"Categories (accuracy {_pct(s.get('cats_accuracy'))} over {s.get('cats_docs')} docs)", header]
         lines.append(_prf_rows("macro", s["cats_macro_p"], s["cats_macro_r"], s["cats_macro_f"]))
         lines.append(_prf_rows("micro", s["cats_micro_p"], s["cats_micro_r"], s["cats_micro_f"]))
+        lines += _calibration(s, "cats", "category decisions")
         lines += _per_type("per label", s.get("cats_f_per_type"))
     if "rel_micro_f" in s:
         lines += ["", "Relations", header]
         lines.append(_prf_rows("micro", s["rel_micro_p"], s["rel_micro_r"], s["rel_micro_f"]))
         lines.append(_prf_rows("macro", s["rel_macro_p"], s["rel_macro_r"], s["rel_macro_f"]))
+        lines += _calibration(s, "rel", "relations")
         lines += _per_type("per label", s.get("rel_per_type"))
     if "rel_semeval_macro_f" in s:
         lines += ["", f"SemEval-2010 Task 8 official measure ({s.get('rel_semeval_docs')} docs)", header]

@@ -1,4 +1,4 @@
-"""``distil sample``: a seeded random sample of a corpus, and optionally the rest."""
+"""``distil sample``: a seeded random sample of a corpus, shuffled, and optionally the rest (shuffled too)."""
 
 from __future__ import annotations
 
@@ -24,9 +24,11 @@ def sample_command(
     """Split a corpus reproducibly: N random documents to OUTPUT, the others to --rest.
 
     The N documents are drawn uniformly at random with --seed (not the first
-    N: a corpus sorted by label would give a biased sample) and both files keep
-    the corpus order. The same corpus, N and seed always give the same files,
-    and the same documents as `evaluate --limit N --seed S` on that corpus.
+    N: a corpus sorted by label would give a biased sample), and both files
+    are shuffled, not in corpus order, so that any head of them (annotate
+    --limit, a review stopped early) is a random sample too. The same corpus,
+    N and seed always give the same files, and the same documents as
+    `evaluate --limit N --seed S` on that corpus.
 
     Example: distil sample corpus/train_full.spacy corpus/dev.spacy --n 1000 --rest corpus/pool.spacy --seed 0
     """

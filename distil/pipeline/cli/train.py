@@ -45,12 +45,14 @@ def train_command(
     schema: Optional[Path] = typer.Option(
         None, "--schema", help="Pipeline config whose \\[schemas.TASK] block gives the labels (default: labels in the data)."
     ),
-    epochs: int = typer.Option(5, "--epochs", min=1, help="Maximum number of epochs."),
+    epochs: int = typer.Option(
+        20, "--epochs", min=1, help="Maximum number of epochs (training stops earlier when dev stops improving: --patience)."
+    ),
     lr: float = typer.Option(5e-5, "--lr", min=0.0, help="Peak learning rate (linear warm-up and decay)."),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Training batch size."),
     max_length: int = typer.Option(128, "--max-length", min=8, help="Maximum sub-word tokens per input."),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, data and settings: same model)."),
-    patience: int = typer.Option(2, "--patience", min=1, help="Stop after this many epochs without dev improvement."),
+    patience: int = typer.Option(3, "--patience", min=1, help="Stop after this many epochs without dev improvement."),
     threads: int = typer.Option(2, "--threads", min=1, help="Torch threads."),
     device: str = typer.Option(
         "cpu", "--device", help="Where training runs: cpu, cuda, cuda:N, or auto (a GPU if torch sees one). Export runs on the CPU."
@@ -58,8 +60,15 @@ def train_command(
     freeze_embeddings: bool = typer.Option(
         True, "--freeze-embeddings/--train-embeddings", help="Keep the word-embedding matrix fixed (faster, half the optimizer state)."
     ),
-    max_minutes: Optional[float] = typer.Option(
-        None, "--max-minutes", min=0.1, help="Stop after this much training time (keeps the best epoch so far)."
+    max_minutes: float = typer.Option(
+        120.0, "--max-minutes", min=0.1, help="Time cap: stop after this much training time (keeps the best epoch so far)."
+    ),
+    architecture: str = typer.Option(
+        "pairs", "--architecture",
+        help="rel only: pairs (one encoder pass per candidate pair, entity markers) or one_pass (one pass per sentence).",
+    ),
+    tune_threshold: bool = typer.Option(
+        True, "--tune-threshold/--no-tune-threshold", help="rel only: tune the no-relation decision on DEV (stored in the manifest)."
     ),
     reviewed_only: bool = typer.Option(
         False, "--reviewed-only", help="Train only on documents a person reviewed (meta.reviewed, see distil review)."
@@ -72,7 +81,9 @@ def train_command(
 
     NER is token classification (BIO), textcat sequence classification
     (softmax if exclusive, sigmoid if multi-label), rel entity-marker pair
-    classification. The output directory holds model.onnx (fp32),
+    classification (--architecture pairs or one_pass). Training runs until
+    DEV stops improving (--patience), at most --epochs epochs and
+    --max-minutes minutes, and keeps the best epoch. The output directory holds model.onnx (fp32),
     model.int8.onnx, tokenizer.json, manifest.json (labels, schema, dev
     metrics, ONNX vs torch difference) and the torch checkpoint.
 
@@ -80,6 +91,8 @@ def train_command(
     """
     if task not in ("ner", "textcat", "rel"):
         raise fail(f"unknown task {task!r}; use {TASKS_HELP}")
+    if architecture not in ("pairs", "one_pass"):
+        raise fail(f"unknown --architecture {architecture!r}; use pairs or one_pass")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     try:
@@ -99,6 +112,8 @@ def train_command(
         freeze_embeddings=freeze_embeddings,
         reviewed_only=reviewed_only,
         reviewed_weight=reviewed_weight,
+        architecture=architecture,
+        tune_threshold=tune_threshold,
     )
     try:
         declared = schema_from_config(schema, task) if schema is not None else None

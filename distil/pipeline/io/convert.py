@@ -1,7 +1,7 @@
 """Convert an annotated corpus from an external format into distil's formats (or to Prodigy).
 
 Input formats: ``conll`` (CoNLL/IOB), ``csv`` (``text,label``), ``semeval``
-(SemEval-2010 Task 8), ``jsonl`` (Prodigy-style tasks), ``docbin`` (``.spacy``)
+(SemEval-2010 Task 8), ``fire`` (FIRE: token offsets, relations by entity index), ``jsonl`` (Prodigy-style tasks), ``docbin`` (``.spacy``)
 and ``records`` (distil JSONL records). Output: ``.spacy`` DocBin or ``.jsonl``
 distil records through :func:`~distil.corpus.write_docs`, or
 Prodigy-style JSONL. :func:`convert` returns a :class:`ConversionReport`.
@@ -22,11 +22,12 @@ from ...corpus import CorpusError, read_docs, write_docs
 from ...textfile import InputError, check_json_lines, empty_message, first_content_line, is_binary, json_array_message
 from .conll import SCHEMES, Scheme, read_conll
 from .conversion_report import ConversionError, ConversionReport
+from .fire import looks_like_fire, read_fire
 from .prodigy import read_prodigy, write_prodigy
 from .semeval import read_semeval
 from .tabular import read_csv, read_label_set
 
-INPUT_FORMATS: tuple[str, ...] = ("conll", "csv", "semeval", "jsonl", "docbin", "records")
+INPUT_FORMATS: tuple[str, ...] = ("conll", "csv", "semeval", "fire", "jsonl", "docbin", "records")
 OUTPUT_FORMATS: tuple[str, ...] = ("distil", "prodigy", "text")
 
 _BY_SUFFIX = {
@@ -65,6 +66,8 @@ def detect_format(path: Path) -> str:
     first = _first_line(path)
     if not first:
         raise ConversionError(empty_message(str(path)))
+    if suffix in {".jsonl", ".json", ".ndjson"} and first[:1] in "[{" and looks_like_fire(_head(path)):
+        return "fire"
     if suffix in {".jsonl", ".json", ".ndjson"} and first.startswith("["):
         raise ConversionError(json_array_message(str(path)))
     if suffix in {".jsonl", ".json", ".ndjson"} and first.startswith("{"):
@@ -80,6 +83,12 @@ def detect_format(path: Path) -> str:
     raise ConversionError(
         f"cannot tell the format of {path}; pass --format with one of {', '.join(INPUT_FORMATS)}"
     )
+
+
+def _head(path: Path, size: int = 1 << 16) -> str:
+    # The opening of the file: a FIRE split is one long line, so the first line may be the whole corpus.
+    with path.open("rb") as stream:
+        return stream.read(size).decode("utf-8-sig", errors="replace")
 
 
 def _first_line(path: Path) -> str:
@@ -112,6 +121,8 @@ def read_input(
         )
     elif fmt == "semeval":
         yield from read_semeval(path, nlp, report)
+    elif fmt == "fire":
+        yield from read_fire(path, nlp, report)
     elif fmt == "jsonl":
         yield from read_prodigy(path, nlp, report, labels=options.labels)
     elif fmt in {"docbin", "records"}:

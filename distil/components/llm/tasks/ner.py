@@ -9,13 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_mod
 from spacy.tokens import Doc
 from spacy_llm.registry import registry
 
-from ....annotations import EntityPrediction, write_entities
+from ....annotations import EntityPrediction, write_empty_score, write_entities
 from ....schemas import NERSchema, ensure_schema
 from ..answers import dump_answer, json_schema_of, validator
 from ..grounding import ground
 from ..prompting import load_template, render
 from ..protocol import Chunk, LLMRequest, LLMResponse
-from ..scores import answer_scores
+from ..scores import answer_scores, empty_answer_probability
 from .base import DistilLLMTask, ExamplesSetting, PromptExample
 
 DEFAULT_INSTRUCTIONS = "Find the named entities in each text and list them by type as JSON."
@@ -145,9 +145,11 @@ class NERTask(DistilLLMTask):
 
     def _apply(self, doc: Doc, answers: list[LLMResponse], complete: bool) -> None:
         predictions: list[EntityPrediction] = []
+        mentions = 0
         for answer in answers:
             chunk = answer.request.chunk
             data = answer.value.model_dump(by_alias=True)
+            mentions += sum(len(data.get(label, [])) for label in self.schema.label_names)
             scores = answer_scores(answer.raw, answer.tokens)
             for label in self.schema.label_names:
                 for position, mention in enumerate(data.get(label, [])):
@@ -163,6 +165,10 @@ class NERTask(DistilLLMTask):
         write_entities(
             doc, predictions, keep_existing=self._keep_existing, overlap=self._overlap, labels=self.schema.label_names
         )
+        # A document without entities has no entity score to show the model's doubt: keep the probability of
+        # its empty answer for the document's confidence (distil.confidence). None once the model named anything.
+        empty = empty_answer_probability([(a.raw, a.tokens) for a in answers]) if not mentions else None
+        write_empty_score(doc, "ner", empty)
 
     @property
     def labels(self) -> tuple[str, ...]:

@@ -16,12 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from spacy.tokens import Doc, Span
 from spacy_llm.registry import registry
 
-from ....annotations import RelationPrediction, write_relations
+from ....annotations import RelationPrediction, write_empty_score, write_relations
 from ....schemas import RELSchema, ensure_schema
 from ..answers import dump_answer, json_schema_of, validator
 from ..prompting import load_template, render
 from ..protocol import AnswerError, Chunk, LLMRequest, LLMResponse
-from ..scores import answer_scores
+from ..scores import answer_scores, empty_answer_probability
 from .base import DistilLLMTask, ExamplesSetting, PromptExample
 
 DEFAULT_INSTRUCTIONS = (
@@ -151,6 +151,10 @@ class RELTask(DistilLLMTask):
                 score = scores.item(["relations", position]) if scores is not None else None
                 predictions.append(RelationPrediction(rel.head, rel.tail, rel.label, score))
         write_relations(doc, predictions, self.schema)
+        # As for entities: without relations, the probability of the empty answers is the document's confidence
+        # for this task (1.0 when no chunk had two entities to relate: there was nothing to decide).
+        named = any(answer.value.relations for answer in answers)
+        write_empty_score(doc, "rel", None if named else empty_answer_probability([(a.raw, a.tokens) for a in answers]))
 
     @property
     def labels(self) -> tuple[str, ...]:

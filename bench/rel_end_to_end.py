@@ -1,0 +1,175 @@
+"""Relations end to end on FIRE: today's ner+rel students against the new ones, accuracy and speed in one run.
+
+    python bench/rel_end_to_end.py [--data ../shared/data/fire] [--work /tmp/rel_e2e] [--threads 2]
+        [--max-minutes M] [--max-epochs N] [--train-limit N] [--test-limit N] [--base-model DIR] [--reuse]
+
+Trains, on FIRE's train split with its dev split for stopping, with the schema
+of ``configs/fire_encoder.cfg``:
+
+- **today**: an NER student and a per-pair relation student at the old
+  defaults (5 epochs, patience 2, argmax decision: no threshold);
+- **new**: an NER student and a one-pass relation student at the new defaults
+  (train until dev stops improving: at most 20 epochs, patience 3; the
+  no-relation decision tuned on dev);
+- **pairs-new**: a per-pair relation student with the same new settings, for
+  the relation score with gold entities.
+
+Then evaluates on FIRE's test split with int8 models, through ``distil
+evaluate``'s function: end-to-end strict relation micro-F1 (both entity spans,
+both entity types and the relation label right), relation micro-F1 with gold
+entities, and the words per second of the ner+rel pipeline on the test
+sentences with 3 or more gold entities (median of 3 timed runs). Prints::
+
+    RESULT rel_e2e_f1=...                  new pipeline, strict end-to-end relation micro-F1 (%)
+    RESULT rel_e2e_f1_vs_today=...         its ratio to today's (target >= 1.5)
+    RESULT rel_words_per_s_vs_today=...    words/s ratio, sentences with >= 3 entities (target >= 5)
+    RESULT rel_gold_ents_f1_gap=...        per-pair (new settings) minus one-pass F1 with gold entities (target <= 2)
+
+``--max-minutes`` caps each training run (and ``--max-epochs`` its epochs),
+``--train-limit``/``--test-limit`` take the first N documents: both for a quick
+check of the script, not for the figures. Never run it beside the LLM: the
+trainings share the two cores. ``--reuse`` keeps model directories already
+trained in ``--work``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import spacy
+
+import distil
+from distil.corpus import read_docs, write_docs
+from distil.pipeline.cli.train import schema_from_config
+from distil.pipeline.evaluate import evaluate
+from distil.pipeline.io.convert import convert
+
+REPO = Path(__file__).resolve().parent.parent
+
+CONFIG = REPO / "configs" / "fire_encoder.cfg"
+REL_CONFIG = REPO / "configs" / "fire_rel_encoder.cfg"
+
+
+def prepare(data: Path, work: Path, train_limit: int | None, test_limit: int | None) -> dict[str, Path]:
+    """Convert FIRE's splits to DocBins in ``work`` (first N documents when limited)."""
+    nlp = spacy.blank("en")
+    out: dict[str, Path] = {}
+    for split, limit in (("train", train_limit), ("dev", None), ("test", test_limit)):
+        full = work / f"{split}.spacy"
+        if not full.exists():
+            convert(data / f"fire_{split}.json", full)
+        if limit:
+            limited = work / f"{split}-{limit}.spacy"
+            write_docs(list(read_docs(full, nlp))[:limit], limited)
+            full = limited
+        out[split] = full
+    return out
+
+
+def train_model(name: str, task: str, paths: dict[str, Path], work: Path, settings: Any, base: str | None,
+                reuse: bool) -> Path:
+    """Train one student into ``work/name`` (or reuse it) and return its directory."""
+    from distil.training.loop import train
+
+    output = work / name
+    if reuse and (output / "manifest.json").exists():
+        print(f"{name}: reusing {output}")
+        return output
+    started = time.monotonic()
+    result = train(task, paths["train"], paths["dev"], output, base_model=base, schema=schema_from_config(CONFIG, task),
+                   settings=settings, progress=False, log=lambda line: print(f"  {name}: {line}"))
+    print(f"{name}: best dev {result.best_score:.4f} at epoch {result.best_epoch}, "
+          f"{(time.monotonic() - started) / 60:.1f} min")
+    return output
+
+
+def pipeline_scores(ner: Path, rel: Path, test: Path, threads: int) -> dict[str, Any]:
+    """End-to-end scores (with the gold-entity pass) and the words/s on sentences with >= 3 gold entities."""
+    overrides = {"paths.ner_model": str(ner), "paths.rel_model": str(rel),
+                 "components.ner.threads": threads, "components.rel.threads": threads}
+    nlp = distil.load(CONFIG, overrides)
+    golds = list(read_docs(test, nlp))
+    report = evaluate(nlp, golds, repeats=1, warmup_docs=0, min_run_seconds=0.0)
+    crowded = [doc for doc in golds if len(doc.ents) >= 3]
+    timed = evaluate(nlp, crowded, rel_gold_entities=False, repeats=3, warmup_docs=10, min_run_seconds=0.5)
+    return {**report.scores, "words_per_second_3plus": timed.speed["words_per_second"], "docs_3plus": len(crowded)}
+
+
+def gold_entity_f1(rel: Path, test: Path, threads: int) -> float:
+    """Relation micro-F1 (%) of a relation student alone, given the gold entities of the test documents."""
+    nlp = distil.load(REL_CONFIG, {"paths.model": str(rel), "components.rel.threads": threads})
+    report = evaluate(nlp, read_docs(test, nlp), repeats=1, warmup_docs=0, min_run_seconds=0.0)
+    return 100 * float(report.scores["rel_micro_f"] or 0.0)
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "fire")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/rel_e2e"))
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--max-minutes", type=float, default=None, help="time cap of each training run")
+    parser.add_argument("--max-epochs", type=int, default=None, help="epoch cap of each training run")
+    parser.add_argument("--train-limit", type=int, default=None)
+    parser.add_argument("--test-limit", type=int, default=None)
+    parser.add_argument("--base-model", default=None)
+    parser.add_argument("--reuse", action="store_true")
+    args = parser.parse_args(argv)
+    from distil.training.loop import TrainSettings
+
+    args.work.mkdir(parents=True, exist_ok=True)
+    paths = prepare(args.data, args.work, args.train_limit, args.test_limit)
+
+    def capped(settings: TrainSettings) -> TrainSettings:
+        changes: dict[str, Any] = {"threads": args.threads}
+        if args.max_minutes is not None:
+            changes["max_minutes"] = args.max_minutes
+        if args.max_epochs is not None:
+            changes["epochs"] = min(settings.epochs, args.max_epochs)
+        return replace(settings, **changes)
+
+    today = capped(TrainSettings(epochs=5, patience=2, max_minutes=None, architecture="pairs", tune_threshold=False))
+    new = capped(TrainSettings())
+    models = {
+        "today-ner": train_model("today-ner", "ner", paths, args.work, today, args.base_model, args.reuse),
+        "today-rel": train_model("today-rel", "rel", paths, args.work, today, args.base_model, args.reuse),
+        "new-ner": train_model("new-ner", "ner", paths, args.work, new, args.base_model, args.reuse),
+        "new-rel": train_model("new-rel", "rel", paths, args.work, replace(new, architecture="one_pass"),
+                               args.base_model, args.reuse),
+        "pairs-new-rel": train_model("pairs-new-rel", "rel", paths, args.work, new, args.base_model, args.reuse),
+    }
+    results = {
+        "today": pipeline_scores(models["today-ner"], models["today-rel"], paths["test"], args.threads),
+        "new": pipeline_scores(models["new-ner"], models["new-rel"], paths["test"], args.threads),
+        "gold_ents_f1": {
+            "one_pass": gold_entity_f1(models["new-rel"], paths["test"], args.threads),
+            "pairs_new": gold_entity_f1(models["pairs-new-rel"], paths["test"], args.threads),
+        },
+        "settings": {key: str(value) for key, value in vars(args).items()},
+    }
+    (args.work / "results.json").write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
+    for name in ("today", "new"):
+        r = results[name]
+        print(f"{name}: ents F {100 * (r.get('ents_f') or 0):.1f}, relations strict micro-F "
+              f"{100 * (r.get('rel_strict_micro_f') or 0):.1f} (P {100 * (r.get('rel_strict_micro_p') or 0):.1f}, "
+              f"R {100 * (r.get('rel_strict_micro_r') or 0):.1f}), with gold entities "
+              f"{100 * (r.get('rel_gold_ents_micro_f') or 0):.1f}; {r['words_per_second_3plus']:.0f} words/s on "
+              f"{r['docs_3plus']} sentences with >= 3 entities")
+    gold = results["gold_ents_f1"]
+    print(f"relations with gold entities: one-pass {gold['one_pass']:.1f}, per-pair (new settings) {gold['pairs_new']:.1f}")
+    new_f = 100 * float(results["new"].get("rel_strict_micro_f") or 0.0)
+    today_f = 100 * float(results["today"].get("rel_strict_micro_f") or 0.0)
+    print(f"RESULT rel_e2e_f1={new_f:.1f}")
+    print(f"RESULT rel_e2e_f1_vs_today={new_f / today_f if today_f else float('inf'):.2f}")
+    speed = results["new"]["words_per_second_3plus"] / results["today"]["words_per_second_3plus"]
+    print(f"RESULT rel_words_per_s_vs_today={speed:.2f}")
+    print(f"RESULT rel_gold_ents_f1_gap={gold['pairs_new'] - gold['one_pass']:.1f}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
