@@ -186,7 +186,7 @@ def test_answers_equal_distil_run_records(servers: dict[str, Server]) -> None:
         ({"texts": ["fine", "y" * 300]}, 413, "texts[1] has 300 characters, over the limit of 200"),
         ({"texts": ["a"] * 9}, 413, "9 texts in one request exceed the limit of 8"),
         ({"text": "   "}, 422, "empty text"),
-        ({"texts": ["ok", ""]}, 422, "empty text at texts[1]"),
+        ({"texts": ["", " "]}, 422, "every text is empty"),
         ({"text": 5}, 422, "['body', 'text']"),
         ({"texts": "not a list"}, 422, "['body', 'texts']"),
         ({"text": "a", "texts": ["b"]}, 422, 'exactly one of "text" or "texts"'),
@@ -203,6 +203,20 @@ def test_bad_input_gets_its_status_and_message(
     detail = response.json()["detail"]
     shown = detail if isinstance(detail, str) else " ".join(f"{e['loc']} {e['msg']}" for e in detail)
     assert message in shown
+
+
+def test_an_empty_text_among_others_is_skipped_as_distil_run_skips_it(servers: dict[str, Server]) -> None:
+    # distil run skips an empty text with the reason "empty text" and annotates the rest; so does the service.
+    server = servers["rules"]
+    alone = post(server, {"text": "Apple hired Tim Cook."}).json()["records"][0]
+    response = post(server, {"texts": ["", "Apple hired Tim Cook.", "  "]})
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "records": [None, alone, None],
+        "errors": [{"index": 0, "detail": "empty text"}, {"index": 2, "detail": "empty text"}],
+    }
+    metrics = httpx.get(server.url + "/metrics", headers=AUTH).text
+    assert 'distil_serve_documents_total{outcome="skipped"}' in metrics
 
 
 def test_malformed_json_oversized_body_and_wrong_content_type(servers: dict[str, Server]) -> None:

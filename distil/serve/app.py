@@ -16,7 +16,8 @@ more texts than ``--max-texts``        413
 body over ``--max-body-bytes``         413     before the body is parsed
 body not sent as JSON                  415     ``send the body as JSON with Content-Type: ...``
 malformed JSON, wrong types            422     FastAPI's list, each error with its ``loc`` (field)
-empty text                             422     ``empty text``: what ``distil run`` skips
+empty ``text``, or every one of texts  422     ``empty text`` / ``every text is empty``
+one empty text among ``texts``         200     ``records[i]`` is null, ``errors``: ``empty text``
 missing or wrong bearer token          401     with ``WWW-Authenticate: Bearer``
 =====================================  ======  =====================================================
 """
@@ -51,7 +52,7 @@ from ..records import dumps, record_json_schema, to_record
 from .batching import Batcher, BatchFailure, Closed, QueueFull
 from .metrics import ServeMetrics
 from .models import AnnotateRequest, AnnotateResponse, ComponentSchema, ErrorResponse, Health, SchemaResponse
-from .settings import ServeSettings
+from .settings import DRAIN_MARGIN_S, ServeSettings
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -114,8 +115,10 @@ class ServeState:
         """Finish every queued document, then release the worker thread (uvicorn has drained the requests)."""
         self.ready = False
         self.metrics.ready.set(0)
-        await self.batcher.drain()
-        self.executor.shutdown(wait=True)
+        # Bounded: the requests themselves were answered 504 at their deadline, so a batch still running
+        # after it plus a margin has hung; leave its thread behind rather than never exit.
+        drained = await self.batcher.drain(timeout_s=self.settings.timeout_s + DRAIN_MARGIN_S)
+        self.executor.shutdown(wait=drained, cancel_futures=True)
         self.metrics.worker_exited()
 
     def run_batch(self, texts: list[str]) -> list[Outcome]:
@@ -298,8 +301,10 @@ def create_app(settings: ServeSettings, nlp: Optional[Language] = None) -> FastA
         if not state.ready:
             raise HTTPException(503, "not ready: loading or shutting down", headers={"Retry-After": "1"})
         check_limits(texts, state)
+        # An empty text among others is skipped, as `distil run` skips it: null record, reason "empty text".
+        todo = [index for index, text in enumerate(texts) if text.strip()]
         try:
-            futures = state.batcher.submit(texts)
+            futures = state.batcher.submit([texts[index] for index in todo])
         except QueueFull as err:
             state.metrics.documents.labels("rejected").inc(len(texts))
             raise HTTPException(503, str(err), headers={"Retry-After": str(err.retry_after_s)}) from None
@@ -311,12 +316,15 @@ def create_app(settings: ServeSettings, nlp: Optional[Language] = None) -> FastA
         if pending:
             for future in futures:
                 future.cancel()  # queued documents of this request are then skipped by the batcher
-            state.metrics.documents.labels("timeout").inc(len(texts))
+            state.metrics.documents.labels("timeout").inc(len(futures))
             raise HTTPException(
                 504, f"request past its deadline of {settings.timeout_s:g} s "
                 f"({len(futures) - len(pending)} of {len(futures)} document(s) done)",
             )
-        return answer([future.result() for future in futures], state)
+        outcomes: list[Union[Outcome, BatchFailure, None]] = [None] * len(texts)
+        for index, future in zip(todo, futures, strict=True):
+            outcomes[index] = future.result()
+        return answer(outcomes, state)
 
     @app.get("/v1/schema", response_model=SchemaResponse, dependencies=[Depends(check_token)])
     async def schema() -> SchemaResponse:
@@ -333,7 +341,7 @@ def create_app(settings: ServeSettings, nlp: Optional[Language] = None) -> FastA
     @app.get("/readyz", response_model=Health, responses={503: {"model": Health}})
     async def readyz() -> Response:
         """Ready: the pipeline is loaded and warmed up, and the server is not shutting down."""
-        if state.ready:
+        if state.ready and state.batcher.alive:
             return JSONResponse({"status": "ready"})
         return JSONResponse({"status": "not ready"}, status_code=503, headers={"Retry-After": "1"})
 
@@ -363,22 +371,32 @@ def check_limits(texts: list[str], state: ServeState) -> None:
             )
 
 
-def answer(outcomes: list[Union[Outcome, BatchFailure]], state: ServeState) -> Response:
-    """The response body, assembled from the record lines as ``distil run`` writes them (no re-serialising)."""
+def answer(outcomes: list[Union[Outcome, BatchFailure, None]], state: ServeState) -> Response:
+    """The response body, assembled from the record lines as ``distil run`` writes them (no re-serialising).
+
+    ``None`` is a text skipped as empty (``distil run``'s reason ``empty text``).
+    """
     lines: list[str] = []
     errors: list[dict[str, Any]] = []
+    skipped = 0
     for index, outcome in enumerate(outcomes):
         if isinstance(outcome, str):
             lines.append(outcome)
+        elif outcome is None:
+            lines.append("null")
+            errors.append({"index": index, "detail": "empty text"})
+            skipped += 1
         else:
             lines.append("null")
             errors.append({"index": index, "detail": f"pipeline error: {outcome.reason}"})
-    failed = len(errors)
+    failed = len(errors) - skipped
+    if skipped:
+        state.metrics.documents.labels("skipped").inc(skipped)
     if failed:
         state.metrics.documents.labels("failed").inc(failed)
-    if len(outcomes) > failed:
-        state.metrics.documents.labels("ok").inc(len(outcomes) - failed)
-    if failed == len(outcomes):
+    if len(outcomes) > len(errors):
+        state.metrics.documents.labels("ok").inc(len(outcomes) - len(errors))
+    if failed and len(errors) == len(outcomes):
         return JSONResponse({"detail": errors[0]["detail"], "errors": errors}, status_code=500)
     body = '{"records":[' + ",".join(lines) + '],"errors":' + json.dumps(errors, ensure_ascii=False) + "}"
     return Response(body.encode("utf-8"), media_type="application/json")

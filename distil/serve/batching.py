@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -30,6 +31,8 @@ from typing import Generic, Optional, TypeVar, Union
 from .metrics import ServeMetrics
 
 R = TypeVar("R")
+
+log = logging.getLogger("distil.serve")
 
 
 class QueueFull(Exception):
@@ -93,6 +96,11 @@ class Batcher(Generic[R]):
         """Documents waiting (including those of requests that already gave up)."""
         return self._queue.qsize()
 
+    @property
+    def alive(self) -> bool:
+        """Whether the batcher task is running (``/readyz`` says not ready once it is not)."""
+        return self._task is not None and not self._task.done()
+
     def start(self) -> None:
         """Start the batcher task on the running event loop."""
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="distil-batcher")
@@ -118,15 +126,30 @@ class Batcher(Generic[R]):
         self._metrics.queue_depth.set(self.depth)
         return futures
 
-    async def drain(self) -> None:
-        """Refuse new documents, finish every queued one, then stop the batcher task."""
+    async def drain(self, timeout_s: Optional[float] = None) -> bool:
+        """Refuse new documents, finish every queued one, then stop the batcher task.
+
+        With ``timeout_s``, stop waiting after that long (a pipeline call that
+        hangs must not keep SIGTERM from ending the process): the documents
+        still queued then are failed, and the answer is False.
+        """
         self._closing = True
         if self._task is None:
-            return
-        await self._queue.join()
+            return True
+        drained = True
+        try:
+            await asyncio.wait_for(self._queue.join(), timeout_s)
+        except asyncio.TimeoutError:
+            drained = False
+            log.warning("shutdown: %d document(s) still queued after %.0f s; giving up on them", self.depth, timeout_s)
+            while not self._queue.empty():
+                job = self._queue.get_nowait()
+                if not job.future.done():
+                    job.future.set_result(BatchFailure("server shutting down"))
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+        return drained
 
     async def _next_batch(self) -> list[_Job[Union[R, BatchFailure]]]:
         batch = [await self._queue.get()]
@@ -159,6 +182,11 @@ class Batcher(Generic[R]):
             try:
                 if live:
                     await self._run(loop, live)
+            except Exception as err:  # the batcher must outlive any bug of its own: fail this batch, go on
+                log.exception("batcher: a batch of %d document(s) failed outside the pipeline", len(live))
+                for job in live:
+                    if not job.future.done():
+                        job.future.set_result(BatchFailure(f"{type(err).__name__}: {err}"))
             finally:
                 for _ in batch:
                     self._queue.task_done()

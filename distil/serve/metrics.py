@@ -52,7 +52,7 @@ class ServeMetrics:
         )
         self.documents = Counter(
             "distil_serve_documents",
-            "Documents by outcome: ok, failed (the pipeline raised), rejected (refused before the pipeline), "
+            "Documents by outcome: ok, failed (the pipeline raised), skipped (empty text), rejected (refused before the pipeline), "
             "timeout (past the request's deadline).",
             ["outcome"], registry=registry,
         )

@@ -34,11 +34,11 @@ class AnnotateRequest(BaseModel):
 
     @field_validator("texts")
     @classmethod
-    def _texts_not_empty(cls, texts: Optional[list[str]]) -> Optional[list[str]]:
-        if texts is not None:
-            for index, text in enumerate(texts):
-                if not text.strip():
-                    raise ValueError(f"empty text at texts[{index}]")
+    def _texts_not_all_empty(cls, texts: Optional[list[str]]) -> Optional[list[str]]:
+        # As in `distil run`: an empty text among others is skipped with the reason "empty text" (its
+        # record is null, `errors` names it); a request with nothing to annotate is refused.
+        if texts is not None and texts and not any(text.strip() for text in texts):
+            raise ValueError("every text is empty")
         return texts
 
     @model_validator(mode="after")

@@ -25,11 +25,7 @@ from spacy.language import Language
 
 from .app import create_app
 from .metrics import MULTIPROC_ENV
-from .settings import SETTINGS_ENV, ServeError, ServeSettings
-
-# Seconds added to the request deadline for draining on shutdown: a request still running after its own
-# deadline has already been answered 504, so waiting longer would only delay the exit.
-DRAIN_MARGIN_S = 5
+from .settings import DRAIN_MARGIN_S, SETTINGS_ENV, ServeError, ServeSettings
 
 
 def logging_config(level: str) -> dict[str, Any]:

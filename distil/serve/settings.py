@@ -18,6 +18,11 @@ from ..errors import DistilError
 
 SETTINGS_ENV = "DISTIL_SERVE_SETTINGS"
 
+# Seconds added to the request deadline for draining on shutdown (connections, then the batcher's queue): a
+# request still running after its own deadline has already been answered 504, so waiting longer would only
+# delay the exit.
+DRAIN_MARGIN_S = 5
+
 
 class ServeError(DistilError):
     """A ``distil serve`` setting that cannot work (a token variable that is not set, a bad limit)."""
