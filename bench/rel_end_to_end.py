@@ -49,6 +49,7 @@ from distil.corpus import read_docs, write_docs
 from distil.pipeline.cli.train import schema_from_config
 from distil.pipeline.evaluate import evaluate
 from distil.pipeline.io.convert import convert
+from distil.pipeline.sample import take_sample
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -57,7 +58,7 @@ REL_CONFIG = REPO / "configs" / "fire_rel_encoder.cfg"
 
 
 def prepare(data: Path, work: Path, train_limit: int | None, test_limit: int | None) -> dict[str, Path]:
-    """Convert FIRE's splits to DocBins in ``work`` (first N documents when limited)."""
+    """Convert FIRE's splits to DocBins in ``work`` (a seeded random sample of N documents when limited)."""
     nlp = spacy.blank("en")
     out: dict[str, Path] = {}
     for split, limit in (("train", train_limit), ("dev", None), ("test", test_limit)):
@@ -66,7 +67,7 @@ def prepare(data: Path, work: Path, train_limit: int | None, test_limit: int | N
             convert(data / f"fire_{split}.json", full)
         if limit:
             limited = work / f"{split}-{limit}.spacy"
-            write_docs(list(read_docs(full, nlp))[:limit], limited)
+            write_docs(take_sample(list(read_docs(full, nlp)), limit, seed=0), limited)
             full = limited
         out[split] = full
     return out

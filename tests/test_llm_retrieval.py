@@ -70,7 +70,7 @@ def cache_dir(tmp_path: Path) -> str:
 
 def selected_texts(task: Any, text: str) -> list[str]:
     """The example texts the task puts in the prompt for ``text``, in prompt order."""
-    return [example["text"] for example in task._examples_for([text])[0]]
+    return [example["text"] for example in task._examples_for([text])[0][0]]
 
 
 def test_picks_the_nearest_examples_and_never_the_document_itself(tmp_path: Path, cache_dir: str) -> None:
@@ -221,3 +221,53 @@ def test_pool_label_outside_the_schema_is_a_load_error(tmp_path: Path, cache_dir
     pool = write_pool(tmp_path / "pool.jsonl", [{"text": "Hi there.", "cats": {"greeting": 1.0}}])
     with pytest.raises(ValueError, match=r"pool\.jsonl"):
         make_textcat_task(TEXTCAT_SCHEMA, examples=make_retrieved_examples(pool=pool, cache_dir=cache_dir))
+
+
+# --- label shortlists: a schema with many labels offers each document only its likeliest ---------------------
+
+
+def test_shortlist_ranks_labels_by_the_nearest_examples_and_the_descriptions(tmp_path: Path, cache_dir: str) -> None:
+    schema = make_textcat_schema(
+        {"lost_or_stolen_card": "A card was lost or stolen.", "exchange_rate": "Currency exchange rates.",
+         "top_up": "Adding money to the account.", "pin_blocked": "The card's PIN is blocked after wrong tries."},
+        exclusive=True,
+    )
+    pool = write_pool(tmp_path / "pool.jsonl", TEXTCAT_POOL)  # no pool document shows pin_blocked
+    task = make_textcat_task(schema, examples=make_retrieved_examples(pool=pool, k=2, cache_dir=cache_dir), shortlist=3)
+    (_, stolen), (_, rate), (_, pin) = task._examples_for(
+        [QUERY, "What's the dollar to euro rate today?", "My PIN is blocked after three wrong tries."]
+    )
+    assert stolen is not None and stolen[0] == "lost_or_stolen_card" and len(stolen) == 3
+    assert rate is not None and rate[0] == "exchange_rate"
+    assert pin is not None and "pin_blocked" in pin  # offered from its description alone
+    # A pool document never votes for its own labels: its one (deliberately wrong) label would win at
+    # similarity 1.0; excluded, the descriptions decide.
+    wrong = write_pool(tmp_path / "one.jsonl", [{"text": "My card is gone, I think it was stolen.", "cats": {"top_up": 1.0}}])
+    solo = make_textcat_task(schema, examples=make_retrieved_examples(pool=wrong, k=1, cache_dir=cache_dir), shortlist=1)
+    ((_, own),) = solo._examples_for(["My card is gone, I think it was stolen."])
+    assert own == ["lost_or_stolen_card"]
+    ((_, other),) = solo._examples_for(["My card is gone, I think it was stolen!!"])
+    assert other == ["top_up"]  # another text: the neighbour's vote counts
+
+
+def test_shortlist_limits_the_prompt_and_the_answer_schema(
+    server: FakeOpenAIServer, tmp_path: Path, cache_dir: str
+) -> None:
+    pool = write_pool(tmp_path / "pool.jsonl", TEXTCAT_POOL)
+    text = retrieval_config(server, pool, cache_dir).replace("[components.textcat.task]\n", "[components.textcat.task]\nshortlist = 1\n", 1)
+    assert "shortlist = 1" in text
+    nlp = load_config_text(text, tmp_path / "s.cfg")
+    docs = list(nlp.pipe([QUERY, "What's the dollar to euro rate today?"]))
+    offered = [r.body["response_format"]["json_schema"]["schema"]["properties"]["label"]["enum"] for r in server.requests]
+    assert sorted(offered) == [["exchange_rate"], ["lost_or_stolen_card"]]
+    prompt = next(r.body["messages"][1]["content"] for r in server.requests if "stolen on the bus" in
+                  r.body["messages"][1]["content"].rsplit("Text: ", 1)[1])
+    assert "- lost_or_stolen_card" in prompt and "- top_up" not in prompt and "- exchange_rate" not in prompt
+    assert [max(doc.cats, key=doc.cats.__getitem__) for doc in docs] == ["lost_or_stolen_card", "exchange_rate"]
+    assert set(docs[0].cats) == set(TEXTCAT_SCHEMA.label_names)  # labels left out are written, scoring 0
+    assert docs[0].cats["top_up"] == 0.0
+
+
+def test_shortlist_without_retrieval_is_a_load_error() -> None:
+    with pytest.raises(ValueError, match="shortlist = 2 ranks labels from retrieved examples"):
+        make_textcat_task(TEXTCAT_SCHEMA, shortlist=2)

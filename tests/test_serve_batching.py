@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from distil.serve.batching import Batcher, BatchFailure
 from distil.serve.metrics import ServeMetrics
@@ -22,7 +23,7 @@ def test_drain_gives_up_on_a_hung_batch_after_its_timeout() -> None:
         executor = ThreadPoolExecutor(1)
         batcher: Batcher[str] = Batcher(hang, executor, ServeMetrics(), max_batch_size=1, max_wait_ms=0, max_queue=8)
         batcher.start()
-        running, queued = batcher.submit(["a", "b"])
+        _running, queued = batcher.submit(["a", "b"])
         await asyncio.sleep(0.1)  # "a" is in the pipeline, "b" waits behind it
         started = asyncio.get_running_loop().time()
         drained = await batcher.drain(timeout_s=0.3)
@@ -43,13 +44,13 @@ def test_a_bug_outside_the_pipeline_fails_its_batch_and_the_batcher_goes_on() ->
     calls = {"n": 0}
     observe = metrics.batch_size.observe
 
-    def flaky_observe(value: float) -> None:
+    def flaky_observe(value: float, exemplar: Any = None) -> None:
         calls["n"] += 1
         if calls["n"] == 1:
             raise ValueError("metrics broke")
         observe(value)
 
-    metrics.batch_size.observe = flaky_observe  # type: ignore[method-assign]
+    metrics.batch_size.observe = flaky_observe  # type: ignore[method-assign,assignment]
 
     async def scenario() -> tuple[object, object, bool]:
         executor = ThreadPoolExecutor(1)

@@ -26,6 +26,8 @@ def json_schema_of(model: type[BaseModel]) -> dict[str, Any]:
 
     Inlining keeps the schema usable by grammar compilers and servers that do
     not resolve references; dropping titles keeps prompts and grammars small.
+    A one-value ``Literal`` (pydantic's ``const``) is written as a one-item
+    ``enum``, so a label set of any size has one shape.
     """
     schema = model.model_json_schema(by_alias=True)
     defs = schema.pop("$defs", {})
@@ -34,6 +36,8 @@ def json_schema_of(model: type[BaseModel]) -> dict[str, Any]:
         if isinstance(node, dict):
             if "$ref" in node:
                 return walk(defs[node["$ref"].split("/")[-1]])
+            if "const" in node and "enum" not in node:
+                node = {**{k: v for k, v in node.items() if k != "const"}, "enum": [node["const"]]}
             return {key: walk(value) for key, value in node.items() if key != "title"}
         if isinstance(node, list):
             return [walk(item) for item in node]

@@ -169,15 +169,38 @@ class RetrievedExamples:
         document's example as the calling task renders it; ``usable`` marks
         pool documents the task cannot show (e.g. no category).
         """
+        return [indices for indices, _ in self.retrieve(queries, labels, costs, usable)]
+
+    def retrieve(
+        self,
+        queries: Sequence[str],
+        labels: Sequence[frozenset[str]],
+        costs: Sequence[int],
+        usable: Optional[Sequence[bool]] = None,
+        shortlist: Optional[LabelShortlist] = None,
+    ) -> list[tuple[list[int], Optional[list[str]]]]:
+        """Per query: its examples (as :meth:`select`) and, with ``shortlist``, its candidate labels.
+
+        The queries are embedded once for both.
+        """
         if not queries:
             return []
         pool = self.pool_embeddings()
-        query_vectors = self.embedder.embed([normalise_text(q) for q in queries])
+        normalised = [normalise_text(q) for q in queries]
+        query_vectors = self.embedder.embed(normalised)
         similarities = query_vectors @ pool.T
         allowed = np.ones(len(self.docs), dtype=bool) if usable is None else np.asarray(usable, dtype=bool)
+        ranked: list[Optional[list[str]]] = [None] * len(queries)
+        if shortlist is not None:
+            voting = similarities
+            if self.exclude_same_text:  # a document must not vote for its own labels
+                voting = similarities.copy()
+                for row, query in enumerate(normalised):
+                    voting[row, [i for i, text in enumerate(self._texts) if text == query]] = -1.0
+            ranked = shortlist.rank(self, query_vectors, voting, labels, allowed)
         return [
-            self._pick(normalise_text(query), row, allowed, labels, costs)
-            for query, row in zip(queries, similarities, strict=True)
+            (self._pick(query, row, allowed, labels, costs), candidates)
+            for query, row, candidates in zip(normalised, similarities, ranked, strict=True)
         ]
 
     def _pick(
@@ -225,6 +248,56 @@ class RetrievedExamples:
                 redundancy = np.maximum(redundancy, pool @ pool[picked])
         # Most similar last: closest to the document in the prompt.
         return sorted(chosen, key=lambda i: float(similarity[i]))
+
+
+class LabelShortlist:
+    """The ``size`` most likely labels of a document, for schemas with too many labels to offer them all.
+
+    A label's score is the similarity of the document to the nearest pool
+    document showing that label (a 1-nearest-neighbour vote per label; 0 for
+    a label no pool document shows), plus
+    ``description_weight`` times the similarity of the document to the label's
+    own text (its name and description, embedded once with the same encoder),
+    so labels the pool never shows can still be offered. The task then shows
+    and allows only those labels for that document; the answer is still
+    checked against the whole schema.
+    """
+
+    def __init__(self, label_texts: dict[str, str], size: int, description_weight: float = 0.5) -> None:
+        if size < 1:
+            raise ValueError(f"label shortlist: size must be at least 1, got {size}")
+        self.names = list(label_texts)
+        self.texts = [label_texts[name] for name in self.names]
+        self.size = size
+        self.description_weight = description_weight
+        self._vectors: Optional[np.ndarray] = None
+
+    def rank(
+        self,
+        selector: RetrievedExamples,
+        query_vectors: np.ndarray,
+        similarities: np.ndarray,
+        labels: Sequence[frozenset[str]],
+        allowed: np.ndarray,
+    ) -> list[Optional[list[str]]]:
+        """Per query, its ``size`` best labels, best first."""
+        if self._vectors is None:
+            self._vectors = selector.embedder.embed([normalise_text(text) for text in self.texts])
+        scores = self.description_weight * (query_vectors @ self._vectors.T)  # queries x labels
+        # Nearest pool document per label: the max similarity over the pool documents showing it; 0 (no vote)
+        # for a label no pool document shows, which then competes on its description alone.
+        nearest = np.zeros((len(query_vectors), len(self.names)), dtype=np.float32)
+        column = {name: j for j, name in enumerate(self.names)}
+        for i, tags in enumerate(labels):
+            if not allowed[i]:
+                continue
+            for tag in tags:
+                j = column.get(tag)
+                if j is not None:
+                    nearest[:, j] = np.maximum(nearest[:, j], similarities[:, i])
+        scores = scores + nearest
+        top = np.argsort(-scores, axis=1, kind="stable")[:, : self.size]
+        return [[self.names[j] for j in row] for row in top]
 
 
 def _make(

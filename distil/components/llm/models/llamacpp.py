@@ -35,6 +35,9 @@ from .lazy_grammar import greedy_decode
 from .runtime import ensure_runtime
 
 logger = logging.getLogger("distil.llamacpp")
+# Compiled answer grammars kept per model, least recently used out (one per distinct JSON Schema).
+GRAMMARS_KEPT = 128
+
 # ggml's levels (NONE 0, DEBUG 1, INFO 2, WARN 3, ERROR 4, CONT 5). Its warnings are notices about
 # settings (such as the sliding-window KV cache), not problems of the run: INFO, shown when asked for.
 _GGML_LEVELS = {4: logging.ERROR, 3: logging.INFO, 2: logging.DEBUG, 1: logging.DEBUG}
@@ -125,7 +128,7 @@ class LlamaCppModel(TracksUsage, UsesResponseCache):
         self.cache = cache
         self.usage = Usage(settings.price_per_1k_prompt, settings.price_per_1k_completion)
         self._llm: Any = None
-        self._grammars: dict[str, Any] = {}
+        self._grammars: dict[str, Any] = {}  # insertion order is recency order (see _grammar)
         self._lock = threading.Lock()
 
     def distil_model_files(self) -> list[Path]:
@@ -193,9 +196,14 @@ class LlamaCppModel(TracksUsage, UsesResponseCache):
         from llama_cpp import LlamaGrammar
 
         key = json.dumps(schema, sort_keys=True)
-        if key not in self._grammars:
-            self._grammars[key] = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
-        return self._grammars[key]
+        grammar = self._grammars.pop(key, None)
+        if grammar is None:
+            grammar = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+        # Least recently used out: label shortlists give each document its own schema, so unbounded would grow.
+        self._grammars[key] = grammar
+        while len(self._grammars) > GRAMMARS_KEPT:
+            del self._grammars[next(iter(self._grammars))]
+        return grammar
 
     def count_tokens(self, text: str) -> int:
         """How many tokens ``text`` takes for this model."""

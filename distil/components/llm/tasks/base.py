@@ -26,7 +26,7 @@ from spacy.tokens import Doc
 from ....annotations import Failure, record_failure
 from ..examples import load_examples
 from ..protocol import Chunk, LLMRequest, LLMResponse
-from ..retrieval import RetrievedExamples
+from ..retrieval import LabelShortlist, RetrievedExamples
 from ..splitting import CHARS_PER_TOKEN, split_doc
 
 # What a task's ``examples`` setting takes: a file of static examples, or a retrieval selector.
@@ -104,6 +104,7 @@ class DistilLLMTask:
         self._overhead_chars: Optional[int] = None
         self._examples: list[PromptExample] = []
         self._selector: Optional[RetrievedExamples] = None
+        self._shortlist: Optional[LabelShortlist] = None
         self._pool: list[Optional[PromptExample]] = []
         self._pool_labels: list[frozenset[str]] = []
         self._pool_costs: list[int] = []
@@ -137,13 +138,27 @@ class DistilLLMTask:
         largest = sorted(self._pool_costs, reverse=True)[: self._selector.k]
         return sum(largest) * CHARS_PER_TOKEN
 
-    def _examples_for(self, texts: list[str]) -> list[list[PromptExample]]:
-        """The examples to show with each chunk text: the static ones, or those retrieved for it."""
+    def _examples_for(self, texts: list[str]) -> list[tuple[list[PromptExample], Optional[list[str]]]]:
+        """Per chunk text: the examples to show (static, or retrieved for it) and its label shortlist, if any."""
         if self._selector is None:
-            return [self._examples] * len(texts)
+            return [(self._examples, None)] * len(texts)
         usable = [ex is not None for ex in self._pool]
-        chosen = self._selector.select(texts, self._pool_labels, self._pool_costs, usable)
-        return [[self._pool[i] for i in indices if self._pool[i] is not None] for indices in chosen]  # type: ignore[misc]
+        found = self._selector.retrieve(texts, self._pool_labels, self._pool_costs, usable, self._shortlist)
+        return [
+            ([self._pool[i] for i in indices if self._pool[i] is not None], candidates)  # type: ignore[misc]
+            for indices, candidates in found
+        ]
+
+    def _setup_shortlist(self, size: Optional[int], label_texts: dict[str, str]) -> None:
+        """Offer each document only its ``size`` likeliest labels (:class:`LabelShortlist`); needs retrieval."""
+        if size is None or size >= len(label_texts):
+            return
+        if self._selector is None:
+            raise ValueError(
+                f"{self.distil_task} task: shortlist = {size} ranks labels from retrieved examples; set "
+                "examples to a distil.RetrievedExamples.v1 block, or remove shortlist"
+            )
+        self._shortlist = LabelShortlist(label_texts, size)
 
     # --- distil hooks (distil.protocols.ReportsUsage) ------------------------------
 
@@ -172,8 +187,13 @@ class DistilLLMTask:
         """Whether a chunk gets a request at all (checked before examples are retrieved for it)."""
         return True
 
-    def _request(self, doc: Doc, chunk: Chunk, examples: list[PromptExample]) -> Optional[LLMRequest]:
-        """The request for one chunk with its few-shot ``examples``, or ``None`` when there is nothing to ask."""
+    def _request(
+        self, doc: Doc, chunk: Chunk, examples: list[PromptExample], shortlist: Optional[list[str]] = None
+    ) -> Optional[LLMRequest]:
+        """The request for one chunk with its few-shot ``examples``, or ``None`` when there is nothing to ask.
+
+        ``shortlist``: the labels to offer for this chunk (tasks with a label shortlist), else all.
+        """
         raise NotImplementedError
 
     def _apply(self, doc: Doc, answers: list[LLMResponse], complete: bool) -> None:
@@ -207,9 +227,9 @@ class DistilLLMTask:
         for doc in docs:
             chunks = split_doc(doc, max_chars) if max_chars else ([Chunk(0, len(doc.text), doc.text)] if doc.text.strip() else [])
             batch.append((doc, [chunk for chunk in chunks if self._wants(doc, chunk)]))
-        examples = iter(self._examples_for([chunk.text for _, chunks in batch for chunk in chunks]))
+        chosen = iter(self._examples_for([chunk.text for _, chunks in batch for chunk in chunks]))
         for doc, chunks in batch:
-            requests = [r for r in (self._request(doc, chunk, next(examples)) for chunk in chunks) if r is not None]
+            requests = [r for r in (self._request(doc, chunk, *next(chosen)) for chunk in chunks) if r is not None]
             yield requests, [doc] * max(1, len(requests))
 
     def parse_responses(

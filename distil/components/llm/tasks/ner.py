@@ -133,7 +133,9 @@ class NERTask(DistilLLMTask):
             prop["items"] = {"type": "string", "enum": options}
         return schema
 
-    def _request(self, doc: Doc, chunk: Chunk, examples: list[PromptExample]) -> Optional[LLMRequest]:
+    def _request(
+        self, doc: Doc, chunk: Chunk, examples: list[PromptExample], shortlist: Optional[list[str]] = None
+    ) -> Optional[LLMRequest]:
         return LLMRequest(
             task="ner",
             prompt=self._prompt(chunk.text, examples),

@@ -107,7 +107,9 @@ class RELTask(DistilLLMTask):
     def _wants(self, doc: Doc, chunk: Chunk) -> bool:
         return len(self._chunk_entities(doc, chunk)) >= 2
 
-    def _request(self, doc: Doc, chunk: Chunk, examples: list[PromptExample]) -> Optional[LLMRequest]:
+    def _request(
+        self, doc: Doc, chunk: Chunk, examples: list[PromptExample], shortlist: Optional[list[str]] = None
+    ) -> Optional[LLMRequest]:
         indices = self._chunk_entities(doc, chunk)
         if len(indices) < 2:
             return None

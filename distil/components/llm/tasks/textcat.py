@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
@@ -9,7 +10,7 @@ from spacy.tokens import Doc
 from spacy_llm.registry import registry
 
 from ....annotations import write_cats
-from ....schemas import TextCatSchema, ensure_schema
+from ....schemas import LabelSpec, TextCatSchema, ensure_schema
 from ..answers import dump_answer, json_schema_of, validator
 from ..prompting import load_template, render
 from ..protocol import Chunk, LLMRequest, LLMResponse
@@ -17,18 +18,29 @@ from ..scores import answer_scores, label_distribution
 from .base import DistilLLMTask, ExamplesSetting, PromptExample
 
 DEFAULT_INSTRUCTIONS = "Classify each text into the categories below. Answer with JSON."
+# Distinct shortlists whose JSON Schema is kept (least recently used out): each document may have its own.
+OFFERED_SCHEMAS_KEPT = 256
 
 
-def textcat_answer_model(schema: TextCatSchema) -> type[BaseModel]:
-    """``{"label": <one label>}`` for an exclusive schema, ``{"labels": [<labels>]}`` otherwise."""
-    label_type: Any = Literal[schema.label_names]  # type: ignore[valid-type]
+def label_text(label: LabelSpec) -> str:
+    """What a label is compared with when ranking a shortlist: its name, description and examples."""
+    return ". ".join(part for part in (label.name.replace("_", " "), label.description, *label.examples) if part)
+
+
+def textcat_answer_model(schema: TextCatSchema, offered: Optional[tuple[str, ...]] = None) -> type[BaseModel]:
+    """``{"label": <one label>}`` for an exclusive schema, ``{"labels": [<labels>]}`` otherwise.
+
+    ``offered``: the labels the answer may name (a shortlist), by default all of the schema's.
+    """
+    names = offered or schema.label_names
+    label_type: Any = Literal[names]  # type: ignore[valid-type]
     config = ConfigDict(extra="forbid")
     if schema.exclusive:
         return create_model("TextCatAnswer", __config__=config, label=(label_type, ...))  # type: ignore[call-overload,no-any-return]
     return create_model(  # type: ignore[call-overload,no-any-return]
         "TextCatAnswer",
         __config__=config,
-        labels=(list[label_type], Field(default_factory=list, max_length=len(schema.label_names))),
+        labels=(list[label_type], Field(default_factory=list, max_length=len(names))),
     )
 
 
@@ -39,7 +51,10 @@ class TextCatTask(DistilLLMTask):
     tokens that wrote it, and (exclusive schemas, with the model's
     ``top_logprobs``) the labels not chosen score the alternatives the model
     had where the label starts, never above the chosen one. Without them a
-    chosen label scores 1.0 and the others 0.0. A multi-label answer's labels
+    chosen label scores 1.0 and the others 0.0. With ``shortlist = N`` (and
+    retrieved examples) each document is offered only its N likeliest labels
+    (:class:`~..retrieval.LabelShortlist`), in the prompt and in the answer's
+    JSON Schema; labels left out score 0. A multi-label answer's labels
     never score below the schema's threshold, so a score never undoes the
     model's choice. A doc split into chunks gets, per label, the mean over chunks.
     """
@@ -55,6 +70,7 @@ class TextCatTask(DistilLLMTask):
         instructions: str = DEFAULT_INSTRUCTIONS,
         max_chunk_chars: Optional[int] = None,
         answer_tokens: int = 64,
+        shortlist: Optional[int] = None,
         component_name: Optional[str] = None,
     ) -> None:
         super().__init__(
@@ -69,6 +85,9 @@ class TextCatTask(DistilLLMTask):
         self._json_schema = json_schema_of(self._answer)
         self._parse = validator(self._answer)
         self._setup_examples(examples)
+        self._setup_shortlist(shortlist, {label.name: label_text(label) for label in schema.labels})
+        # One JSON Schema per distinct shortlist, kept while it repeats (bounded: shortlists vary per document).
+        self._offered_schemas: OrderedDict[tuple[str, ...], dict[str, Any]] = OrderedDict()
 
     def _example_labels(self, doc: Doc) -> frozenset[str]:
         return frozenset(self.schema.predicted(doc.cats) if doc.cats else ())
@@ -81,11 +100,14 @@ class TextCatTask(DistilLLMTask):
         value = {"label": chosen[0]} if self.schema.exclusive else {"labels": chosen}
         return {"text": doc.text, "answer": dump_answer(self._answer.model_validate(value))}
 
-    def _prompt(self, text: str, examples: Optional[list[PromptExample]] = None) -> str:
+    def _prompt(
+        self, text: str, examples: Optional[list[PromptExample]] = None, offered: Optional[tuple[str, ...]] = None
+    ) -> str:
+        labels = self.schema.labels if offered is None else [self.schema.get(name) for name in offered]
         return render(
             self._template,
             instructions=self._instructions,
-            labels=self.schema.labels,
+            labels=labels,
             exclusive=self.schema.exclusive,
             examples=self._examples if examples is None else examples,
             text=text,
@@ -94,11 +116,34 @@ class TextCatTask(DistilLLMTask):
     def _empty_prompt(self) -> str:
         return self._prompt("", self._examples)
 
-    def _request(self, doc: Doc, chunk: Chunk, examples: list[PromptExample]) -> Optional[LLMRequest]:
+    def _offered(self, shortlist: Optional[list[str]]) -> Optional[tuple[str, ...]]:
+        """The shortlist in schema order (the prompt lists labels as the schema does), or None for all."""
+        if not shortlist:
+            return None
+        keep = set(shortlist)
+        return tuple(name for name in self.schema.label_names if name in keep)
+
+    def _offered_schema(self, offered: Optional[tuple[str, ...]]) -> dict[str, Any]:
+        if offered is None:
+            return self._json_schema
+        schema = self._offered_schemas.pop(offered, None)
+        if schema is None:
+            schema = json_schema_of(textcat_answer_model(self.schema, offered))
+        self._offered_schemas[offered] = schema
+        while len(self._offered_schemas) > OFFERED_SCHEMAS_KEPT:
+            self._offered_schemas.popitem(last=False)
+        return schema
+
+    def _request(
+        self, doc: Doc, chunk: Chunk, examples: list[PromptExample], shortlist: Optional[list[str]] = None
+    ) -> Optional[LLMRequest]:
+        offered = self._offered(shortlist)
         return LLMRequest(
             task="textcat",
-            prompt=self._prompt(chunk.text, examples),
-            json_schema=self._json_schema,
+            prompt=self._prompt(chunk.text, examples, offered),
+            # The answer is parsed against the whole schema (any schema label is valid); the offered labels
+            # constrain what the model may write (grammar, or the server's structured output).
+            json_schema=self._offered_schema(offered),
             parse=self._parse,
             chunk=chunk,
             max_tokens=self._answer_tokens,
@@ -143,6 +188,7 @@ def make_textcat_task(
     instructions: str = DEFAULT_INSTRUCTIONS,
     max_chunk_chars: Optional[int] = None,
     answer_tokens: int = 64,
+    shortlist: Optional[int] = None,
     component_name: Optional[str] = None,
 ) -> TextCatTask:
     """Text classification through an LLM with the schema's labels (exclusive or multi-label).
@@ -150,6 +196,9 @@ def make_textcat_task(
     ``examples``: few-shot docs with ``cats`` (JSONL records or DocBin), or a
     ``distil.RetrievedExamples.v1`` block choosing them per document. Scores
     come from the model's token log-probabilities when it gives them.
+    ``shortlist``: offer each document only its N likeliest labels, ranked
+    from the retrieved examples' labels and the labels' descriptions (needs
+    retrieved examples; for schemas with many labels, such as 77 intents).
     """
     return TextCatTask(
         ensure_schema(schema, TextCatSchema, component_name or "textcat"),
@@ -158,5 +207,6 @@ def make_textcat_task(
         instructions=instructions,
         max_chunk_chars=max_chunk_chars,
         answer_tokens=answer_tokens,
+        shortlist=shortlist,
         component_name=component_name,
     )
