@@ -90,6 +90,10 @@ def test_evaluate_reports_relations_with_gold_entities_given(tmp_path: Path) -> 
     for key in ("ents_f", "rel_micro_f", "rel_strict_micro_f", "rel_gold_ents_micro_f", "rel_gold_ents_per_type"):
         assert key in report.scores, key
     assert any("rel_gold_ents_" in note for note in report.notes)
+    from distil.pipeline.cli.evaluate import format_report
+
+    shown = format_report(report)
+    assert "strict micro (spans + entity types)" in shown and "micro, gold entities given" in shown
     # The gold-entity figures are what the relation component alone scores on the same documents.
     alone = evaluate(pipeline(["rel"]), read_docs(dev, nlp), **options)
     assert alone.gold_entities

@@ -180,6 +180,18 @@ def format_report(report: EvalReport, title: str = "") -> str:
         lines += ["", "Relations", header]
         lines.append(_prf_rows("micro", s["rel_micro_p"], s["rel_micro_r"], s["rel_micro_f"]))
         lines.append(_prf_rows("macro", s["rel_macro_p"], s["rel_macro_r"], s["rel_macro_f"]))
+        if s.get("rel_strict_micro_f") is not None:
+            # Strict end to end: both spans, both entity types and the relation type right.
+            lines.append(_prf_rows(
+                "strict micro (spans + entity types)", s["rel_strict_micro_p"], s["rel_strict_micro_r"],
+                s["rel_strict_micro_f"],
+            ))
+        if s.get("rel_gold_ents_micro_f") is not None:
+            # The same documents with gold entities given: the gap to "micro" is what NER errors cost.
+            lines.append(_prf_rows(
+                "micro, gold entities given", s["rel_gold_ents_micro_p"], s["rel_gold_ents_micro_r"],
+                s["rel_gold_ents_micro_f"],
+            ))
         lines += _calibration(s, "rel", "relations")
         lines += _per_type("per label", s.get("rel_per_type"))
     if "rel_semeval_macro_f" in s:
