@@ -94,6 +94,33 @@ def test_sample_is_seeded_and_partitions_the_corpus(tmp_path: Path, nlp: Languag
     assert sampled != [f"doc {i}" for i in range(5)], "a random sample, not the head of the corpus"
 
 
+def test_sample_exclude_keeps_a_seed_pool_out_of_both_files(tmp_path: Path, nlp: Language) -> None:
+    from distil.corpus import read_docs
+    from distil.pipeline.sample import sample_corpus
+
+    write_docs([nlp(f"doc {i}") for i in range(20)], tmp_path / "all.spacy")
+    # the pool's texts differ in whitespace only: matching collapses it, as retrieval's own exclusion does
+    (tmp_path / "pool.jsonl").write_text("".join(f'{{"text": "doc  {i} "}}\n' for i in (2, 7, 11)), encoding="utf-8")
+    counts = sample_corpus(tmp_path / "all.spacy", tmp_path / "a.jsonl", 5, seed=3, rest=tmp_path / "rest.jsonl",
+                           exclude=str(tmp_path / "pool.jsonl"))
+    texts = [d.text for path in ("a.jsonl", "rest.jsonl") for d in read_docs(tmp_path / path, nlp)]
+    assert counts == (5, 12, 3)
+    assert sorted(texts) == sorted(f"doc {i}" for i in range(20) if i not in (2, 7, 11))
+
+
+def test_shipped_seed_pools_hold_their_documented_sizes() -> None:
+    from collections import Counter
+
+    from distil.components.llm.examples import load_examples
+
+    intents = Counter(max(d.cats, key=d.cats.__getitem__) for d in load_examples("distil:pool_banking77.jsonl"))
+    assert len(intents) == 77 and set(intents.values()) == {10}
+    for name in ("wnut17", "semeval", "fire"):
+        docs = load_examples(f"distil:pool_{name}.jsonl")
+        assert len(docs) == 200 and sum(len(d.ents) for d in docs) > 100, name
+    assert sum(len(d._.relations) for d in load_examples("distil:pool_fire.jsonl")) > 200
+
+
 def test_annotate_a_corpus_gives_entities_but_not_gold_relations(tmp_path: Path) -> None:
     from distil.annotations import RelationPrediction, write_cats, write_relations
     from distil.corpus import read_docs

@@ -22,6 +22,8 @@ from typing import Optional, TypeVar
 
 import spacy
 
+from ..components.llm.examples import load_examples
+from ..components.llm.retrieval import normalise_text
 from ..corpus import read_docs, write_docs
 
 T = TypeVar("T")
@@ -58,12 +60,29 @@ def shuffled_sample_indices(total: int, n: int, *, seed: int = 0) -> list[int]:
     return random.Random(seed).sample(range(total), n)
 
 
+def excluded_texts(exclude: Optional[str]) -> set[str]:
+    """The texts (whitespace collapsed) of the documents in ``exclude``: a corpus file or a bundled ``distil:`` pool."""
+    if not exclude:
+        return set()
+    return {normalise_text(doc.text) for doc in load_examples(exclude)}
+
+
 def sample_corpus(
-    source: Path, output: Path, n: int, *, seed: int = 0, rest: Optional[Path] = None, lang: str = "en"
-) -> tuple[int, int]:
+    source: Path,
+    output: Path,
+    n: int,
+    *,
+    seed: int = 0,
+    rest: Optional[Path] = None,
+    lang: str = "en",
+    exclude: Optional[str] = None,
+) -> tuple[int, int, int]:
     """Write a seeded random sample of ``n`` documents to ``output``, shuffled, and the others, shuffled, to ``rest``.
 
-    Returns (sampled, rest) counts. The sample holds the documents
+    Returns (sampled, rest, excluded) counts. Documents whose text is in
+    ``exclude`` (e.g. the seed pool a teacher retrieves its examples from,
+    ``distil:pool_wnut17.jsonl``) are left out of both files first, so a
+    project's train, dev and test samples stay disjoint from that pool. The sample holds the documents
     ``evaluate --limit N --seed S`` scores (:func:`sample_indices`), in a
     seeded random order (:func:`shuffled_sample_indices`); the rest is
     shuffled with the same seed. Neither file keeps corpus order, so a
@@ -71,6 +90,9 @@ def sample_corpus(
     The same seed on the same corpus always gives the same files.
     """
     docs = list(read_docs(source, spacy.blank(lang)))
+    held_out = excluded_texts(exclude)
+    kept = [doc for doc in docs if normalise_text(doc.text) not in held_out]
+    excluded, docs = len(docs) - len(kept), kept
     if n > len(docs):
         raise ValueError(f"{source} has {len(docs)} documents, cannot sample {n}; give --n {len(docs)} or less")
     order = shuffled_sample_indices(len(docs), n, seed=seed)
@@ -80,4 +102,4 @@ def sample_corpus(
         others = [d for i, d in enumerate(docs) if i not in chosen]
         random.Random(seed).shuffle(others)
         write_docs(others, rest)
-    return n, len(docs) - n
+    return n, len(docs) - n, excluded
