@@ -175,8 +175,25 @@ class TrainingSet:
     reviewed: int
 
 
+HUMAN_LABELLED = "human-labelled"
+
+
+def mark_human_labelled(doc: Doc) -> Doc:
+    """Mark a gold document as reviewed (``meta.review = "human-labelled"``): a person labelled it, no teacher did."""
+    meta = dict(doc.user_data.get(META_KEY) or {})
+    meta.update(reviewed=True, review=meta.get("review", HUMAN_LABELLED))
+    doc.user_data[META_KEY] = meta
+    return doc
+
+
 def read_training_set(
-    path: PathLike, nlp: Language, *, task: Optional[str] = None, reviewed_only: bool = False, reviewed_weight: int = 1
+    path: PathLike,
+    nlp: Language,
+    *,
+    task: Optional[str] = None,
+    reviewed_only: bool = False,
+    reviewed_weight: int = 1,
+    human: Iterable[PathLike] = (),
 ) -> TrainingSet:
     """The training Docs of a corpus file or an annotation directory, as ``distil train`` reads them.
 
@@ -184,7 +201,10 @@ def read_training_set(
     any failure when ``task`` is None) are left out and counted in
     ``failed``: a failed answer is never a label. ``reviewed_only`` keeps the
     reviewed documents alone; ``reviewed_weight`` = N > 1 repeats each
-    reviewed document N times in the training set.
+    reviewed document N times in the training set. ``human`` names more
+    corpus files of gold documents a person labelled (the seed pool a teacher
+    retrieved its examples from): they join the training set as reviewed
+    documents, so ``reviewed_only`` with them trains on human labels alone.
     """
     path = Path(path)
     if path.is_dir():
@@ -192,6 +212,7 @@ def read_training_set(
     if reviewed_weight < 1:
         raise ValueError(f"reviewed_weight must be at least 1, got {reviewed_weight}")
     docs = list(read_docs(path, nlp))
+    docs += [mark_human_labelled(doc) for extra in human for doc in read_docs(extra, nlp)]
     usable = [doc for doc in docs if not has_teacher_failure(doc, task)]
     failed = len(docs) - len(usable)
     reviewed = [doc for doc in usable if is_reviewed(doc)]

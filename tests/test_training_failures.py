@@ -47,6 +47,19 @@ def test_failed_records_are_left_out_per_task_and_counted(tmp_path: Path, nlp: L
     assert not has_teacher_failure(doc, "ner"), "a reviewed document's labels are a person's, never spoiled"
 
 
+def test_human_labelled_documents_join_as_reviewed(tmp_path: Path, nlp: Language) -> None:
+    out = _write([{"text": "teacher one", "cats": {"a": 1.0, "b": 0.0}},
+                  {"text": "corrected", "cats": {"a": 0.0, "b": 1.0}, "meta": {"reviewed": True}}], tmp_path / "ann")
+    pool = tmp_path / "pool.jsonl"
+    pool.write_text('{"text": "pool doc", "cats": {"a": 0.0, "b": 1.0}}\n', encoding="utf-8")
+    both = read_training_set(out, nlp, task="textcat", reviewed_weight=2, human=[pool])
+    assert [d.text for d in both.docs] == ["teacher one", "corrected", "pool doc", "corrected", "pool doc"]
+    assert both.reviewed == 2
+    # human labels alone: the baseline a distilled student must beat
+    alone = read_training_set(out, nlp, task="textcat", reviewed_only=True, human=[pool])
+    assert [d.text for d in alone.docs] == ["corrected", "pool doc"]
+
+
 @pytest.mark.slow
 def test_train_leaves_failed_documents_out_and_reports_them(tmp_path: Path, nlp: Language) -> None:
     pytest.importorskip("torch")

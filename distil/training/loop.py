@@ -94,6 +94,8 @@ class TrainSettings:
     # Annotations merged by `distil review`: train on reviewed documents only, or repeat them.
     reviewed_only: bool = False
     reviewed_weight: int = 1
+    # gold corpus files a person labelled (e.g. the teacher's seed pool), trained on as reviewed documents
+    human: tuple[str, ...] = ()
     # Relations: "pairs" (one marked input per candidate pair) or "one_pass" (one input per document).
     architecture: str = "pairs"
     # Relations: tune the no-relation decision on dev and store it in the manifest.
@@ -268,7 +270,8 @@ def train(
     nlp = spacy.blank("en")
     # Documents the teacher failed on are left out (a failed answer is never a label) and counted in the report.
     training_set = read_training_set(
-        train_path, nlp, task=task, reviewed_only=settings.reviewed_only, reviewed_weight=settings.reviewed_weight
+        train_path, nlp, task=task, reviewed_only=settings.reviewed_only, reviewed_weight=settings.reviewed_weight,
+        human=settings.human,
     )
     train_docs = training_set.docs
     dev_docs = list(read_docs(dev_path, nlp))

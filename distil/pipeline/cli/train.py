@@ -8,6 +8,7 @@ from typing import Any, Optional
 
 import typer
 
+from ...components.llm.examples import resolve_examples_path
 from ...corpus import CorpusError
 from ...schemas import SchemaError
 from ..config import ConfigError, read_config
@@ -76,6 +77,11 @@ def train_command(
     reviewed_weight: int = typer.Option(
         1, "--reviewed-weight", min=1, help="Repeat each reviewed document N times (weights corrections up)."
     ),
+    human: list[str] = typer.Option(
+        [], "--human",
+        help="More gold documents a person labelled (a corpus file, or a bundled seed pool 'distil:pool_*.jsonl'), "
+        "trained on as reviewed documents; repeatable.",
+    ),
 ) -> None:
     """Fine-tune a transformer for TASK on TRAIN, early-stop on DEV, and export it.
 
@@ -87,12 +93,23 @@ def train_command(
     model.int8.onnx, tokenizer.json, manifest.json (labels, schema, dev
     metrics, ONNX vs torch difference) and the torch checkpoint.
 
+    --human adds gold documents a person labelled (e.g. the seed pool the
+    teacher retrieved its examples from) as reviewed documents; with
+    --reviewed-only they give the student trained on human labels alone, the
+    baseline a distilled student must beat.
+
     Example: distil train ner train.spacy dev.spacy --output models/ner --epochs 3 --schema configs/ner_rules.cfg
+
+    Example: distil train ner annotations/reviewed dev.spacy --output models/human --reviewed-only --human distil:pool_wnut17.jsonl
     """
     if task not in ("ner", "textcat", "rel"):
         raise fail(f"unknown task {task!r}; use {TASKS_HELP}")
     if architecture not in ("pairs", "one_pass"):
         raise fail(f"unknown --architecture {architecture!r}; use pairs or one_pass")
+    try:
+        human_files = tuple(str(resolve_examples_path(path)) for path in human)
+    except ValueError as err:
+        raise fail(f"--human: {err}") from None
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     try:
@@ -114,6 +131,7 @@ def train_command(
         reviewed_weight=reviewed_weight,
         architecture=architecture,
         tune_threshold=tune_threshold,
+        human=human_files,
     )
     try:
         declared = schema_from_config(schema, task) if schema is not None else None
