@@ -80,9 +80,10 @@ DATA = REPO.parent / "shared" / "data"
 TASKS: dict[str, dict[str, Any]] = {
     "ner": {"config": "ner_llm.cfg", "test": "wnut17/emerging.test.annotated", "dev": "wnut17/emerging.dev.conll",
             "score": "ents_f", "result": "teacher_ner_f1", "what": "WNUT-17 entity F1"},
-    "textcat": {"config": "textcat_llm.cfg", "test": "banking77/test.csv", "dev": None,
+    "textcat": {"config": "textcat_llm.cfg", "test": "banking77/test.csv", "dev": "banking77/train.csv",
                 "score": "cats_accuracy", "result": "teacher_textcat_accuracy", "what": "BANKING77 accuracy"},
-    "rel": {"config": "rel_llm.cfg", "test": "semeval2010_task8/TEST_FILE_FULL.TXT", "dev": None,
+    "rel": {"config": "rel_llm.cfg", "test": "semeval2010_task8/TEST_FILE_FULL.TXT",
+            "dev": "semeval2010_task8/TRAIN_FILE.TXT",
             "score": "rel_semeval_macro_f", "result": "teacher_rel_macro_f1", "what": "SemEval official macro-F1"},
 }
 KNN_K = 5
@@ -301,7 +302,7 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=200, help="test documents per task (a seeded sample) + 1 warm-up")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--split", choices=["test", "dev"], default="test", help="dev: tune levers (NER only)")
+    parser.add_argument("--split", choices=["test", "dev"], default="test", help="dev: tune levers (WNUT-17 dev; a sample of the BANKING77 and SemEval train splits, where a pool document is never its own example)")
     parser.add_argument("--tasks", default="ner,textcat,rel")
     parser.add_argument("--variants", default="static,retrieved")
     parser.add_argument("--no-spacy-llm", action="store_true", help="skip the spacy-llm NER baseline")

@@ -271,3 +271,52 @@ def test_shortlist_limits_the_prompt_and_the_answer_schema(
 def test_shortlist_without_retrieval_is_a_load_error() -> None:
     with pytest.raises(ValueError, match="shortlist = 2 ranks labels from retrieved examples"):
         make_textcat_task(TEXTCAT_SCHEMA, shortlist=2)
+
+
+REL_SCHEMA_LABELS = {
+    "Cause-Effect": {"description": "The head brings about the tail."},
+    "Content-Container": {"description": "The head is stored inside the tail."},
+    "Member-Collection": {"description": "The head is a member of the tail, a group."},
+}
+REL_POOL: list[dict[str, Any]] = [
+    {"text": "The fire was caused by lightning.", "entities": [{"start": 4, "end": 8, "label": "NOMINAL"},
+     {"start": 23, "end": 32, "label": "NOMINAL"}], "relations": [{"head": 1, "tail": 0, "label": "Cause-Effect"}]},
+    {"text": "The flood was caused by heavy rain.", "entities": [{"start": 4, "end": 9, "label": "NOMINAL"},
+     {"start": 30, "end": 34, "label": "NOMINAL"}], "relations": [{"head": 1, "tail": 0, "label": "Cause-Effect"}]},
+    {"text": "The apples are in a basket.", "entities": [{"start": 4, "end": 10, "label": "NOMINAL"},
+     {"start": 20, "end": 26, "label": "NOMINAL"}], "relations": [{"head": 0, "tail": 1, "label": "Content-Container"}]},
+]
+
+
+def test_relation_shortlist_limits_the_prompt_the_answer_schema_and_the_answer(tmp_path: Path, cache_dir: str) -> None:
+    import spacy
+
+    from distil.components.llm.protocol import Chunk
+    from distil.components.llm.tasks.rel import make_rel_task
+    from distil.schemas import make_rel_schema
+
+    pool = write_pool(tmp_path / "pool.jsonl", REL_POOL)
+    task = make_rel_task(
+        make_rel_schema(REL_SCHEMA_LABELS), examples=make_retrieved_examples(pool=pool, k=2, cache_dir=cache_dir),
+        shortlist=1,
+    )
+    doc = spacy.blank("en")("The smoke was caused by a fire.")
+    doc.ents = [doc.char_span(4, 9, label="NOMINAL"), doc.char_span(26, 30, label="NOMINAL")]  # type: ignore[list-item]
+    ((examples, shortlist),) = task._examples_for([doc.text])
+    assert shortlist == ["Cause-Effect"]  # the nearest examples show it
+    request = task._request(doc, Chunk(0, len(doc.text), doc.text), examples, shortlist)
+    assert request is not None
+    labels_listed = request.prompt.split("Text:", 1)[0]
+    assert "- Cause-Effect" in labels_listed and "Content-Container" not in labels_listed
+    assert "Member-Collection" not in labels_listed
+    item = request.json_schema["properties"]["relations"]["items"]
+    assert item["properties"]["label"]["enum"] == ["Cause-Effect"]
+    assert request.parse('{"relations": [{"head": 1, "tail": 0, "label": "Cause-Effect"}]}').relations
+    with pytest.raises(Exception, match="not offered"):
+        request.parse('{"relations": [{"head": 1, "tail": 0, "label": "Member-Collection"}]}')
+    # Without a shortlist every type is offered.
+    full = make_rel_task(make_rel_schema(REL_SCHEMA_LABELS), examples=make_retrieved_examples(pool=pool, k=2, cache_dir=cache_dir))
+    ((full_examples, none),) = full._examples_for([doc.text])
+    assert none is None
+    full_request = full._request(doc, Chunk(0, len(doc.text), doc.text), full_examples, none)
+    assert full_request is not None and "Member-Collection" in full_request.prompt

@@ -42,6 +42,11 @@ def rel_answer_model(schema: RELSchema, max_relations: int) -> type[BaseModel]:
     )
 
 
+def rel_label_text(name: str, description: Optional[str]) -> str:
+    """What a relation label is compared with when ranking a shortlist: its name in words and its description."""
+    return ". ".join(part for part in (name.replace("-", " ").replace("_", " "), description) if part)
+
+
 def _describe(index: int, ent: Span) -> str:
     return f"[{index}] {json.dumps(ent.text, ensure_ascii=False)} ({ent.label_})"
 
@@ -61,6 +66,7 @@ class RELTask(DistilLLMTask):
         max_relations: int = 8,
         max_chunk_chars: Optional[int] = None,
         answer_tokens: int = 192,
+        shortlist: Optional[int] = None,
         component_name: Optional[str] = None,
     ) -> None:
         super().__init__(
@@ -74,6 +80,9 @@ class RELTask(DistilLLMTask):
         self._answer = rel_answer_model(schema, max_relations)
         self._json_schema = json_schema_of(self._answer)
         self._setup_examples(examples)
+        self._setup_shortlist(
+            shortlist, {label.name: rel_label_text(label.name, label.description) for label in schema.labels}
+        )
 
     def _example_labels(self, doc: Doc) -> frozenset[str]:
         return frozenset(r.label for r in doc._.relations)
@@ -88,11 +97,18 @@ class RELTask(DistilLLMTask):
             "answer": dump_answer(self._answer.model_validate(value)),
         }
 
-    def _prompt(self, text: str, entities: str, examples: Optional[list[PromptExample]] = None) -> str:
+    def _prompt(
+        self,
+        text: str,
+        entities: str,
+        examples: Optional[list[PromptExample]] = None,
+        offered: Optional[list[str]] = None,
+    ) -> str:
+        labels = self.schema.labels if offered is None else [self.schema.get(name) for name in offered]
         return render(
             self._template,
             instructions=self._instructions,
-            labels=self.schema.labels,
+            labels=labels,
             examples=self._examples if examples is None else examples,
             text=text,
             entities=entities,
@@ -118,6 +134,12 @@ class RELTask(DistilLLMTask):
         item["properties"]["head"] = {"type": "integer", "enum": indices}
         item["properties"]["tail"] = {"type": "integer", "enum": indices}
         allowed = set(indices)
+        # A shortlist (in schema order, as the prompt lists labels) narrows the label enum: the grammar of
+        # llama.cpp enforces it, and the check below refuses another label from a server that ignores schemas.
+        keep = set(shortlist or ())
+        offered = [name for name in self.schema.label_names if name in keep] or None
+        if offered is not None:
+            item["properties"]["label"] = {"type": "string", "enum": offered}
 
         def check(value: Any) -> None:
             for rel in value.relations:
@@ -128,11 +150,13 @@ class RELTask(DistilLLMTask):
                     )
                 if rel.head == rel.tail:
                     raise AnswerError("schema_violation", f"relation {rel.label} links entity {rel.head} to itself")
+                if offered is not None and rel.label not in offered:
+                    raise AnswerError("schema_violation", f"relation label {rel.label} is not offered; offered: {offered}")
 
         ents = doc.ents
         return LLMRequest(
             task="rel",
-            prompt=self._prompt(chunk.text, "; ".join(_describe(i, ents[i]) for i in indices), examples),
+            prompt=self._prompt(chunk.text, "; ".join(_describe(i, ents[i]) for i in indices), examples, offered),
             json_schema=schema,
             parse=validator(self._answer, check),
             chunk=chunk,
@@ -173,6 +197,7 @@ def make_rel_task(
     max_relations: int = 8,
     max_chunk_chars: Optional[int] = None,
     answer_tokens: int = 192,
+    shortlist: Optional[int] = None,
     component_name: Optional[str] = None,
 ) -> RELTask:
     """Relation extraction through an LLM between the Doc's existing entities.
@@ -181,7 +206,10 @@ def make_rel_task(
     DocBin), or a ``distil.RetrievedExamples.v1`` block choosing them per
     document. Relations are scored from the model's token log-probabilities
     when it gives them. A relation whose label the schema does not allow for its entity
-    types is dropped and counted.
+    types is dropped and counted. ``shortlist = N`` (with retrieved examples)
+    offers each document only the N relation types ranked likeliest from its
+    retrieved examples' relations and the types' descriptions, in the prompt
+    and in the answer schema.
     """
     return RELTask(
         ensure_schema(schema, RELSchema, component_name or "rel"),
@@ -191,5 +219,6 @@ def make_rel_task(
         max_relations=max_relations,
         max_chunk_chars=max_chunk_chars,
         answer_tokens=answer_tokens,
+        shortlist=shortlist,
         component_name=component_name,
     )
