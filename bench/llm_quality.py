@@ -182,8 +182,8 @@ def teacher(task: str, variant: str, threads: int, override: dict[str, Any]) -> 
     overrides: dict[str, Any] = {"llm.cache": False, "llm.n_threads": threads, **override}
     if variant == "static":
         overrides[f"components.{task}.task.examples"] = f"${{paths.{task}_examples}}"
-        if task == "textcat":
-            overrides["components.textcat.task.shortlist"] = None
+        if task in ("textcat", "rel"):  # a shortlist ranks labels from retrieved examples: none with static ones
+            overrides[f"components.{task}.task.shortlist"] = None
     return load_pipeline(REPO / "configs" / TASKS[task]["config"], overrides)
 
 
