@@ -26,7 +26,9 @@ the curves (one panel per task, the teacher as a dashed line).
 Ends with ``RESULT <task>_student20_minus_teacher=<points>``,
 ``RESULT <task>_student20_speedup=<ratio>``,
 ``RESULT <task>_student20_minus_random20=<points>`` and
-``RESULT <task>_student20_minus_human20=<points>`` lines.
+``RESULT <task>_student20_minus_human20=<points>`` lines, and
+``RESULT <task>_disagreement20_minus_random20=<points>`` where the project's
+``disagreement`` step ran (the teacher-vs-rules order against random).
 """
 
 from __future__ import annotations
@@ -124,6 +126,14 @@ def task_report(name: str, task: str, root: Path) -> tuple[list[str], dict[str, 
             figures[f"{task}_student20_minus_{key}"] = margin
             lines.append(f"Student with 20% reviewed vs {row_name}: {margin:+.1f} points (target: > 0): "
                          f"**{'met' if margin > 0 else 'missed'}**.")
+    orders = rows_of(root / name / "metrics" / "orders" / "compare.json", task)
+    if orders:
+        lines += ["", "| review order at 20% (the `disagreement` step) | " + " | ".join(orders) + " |",
+                  "|---|" + "---:|" * len(orders),
+                  f"| student {metric} | " + " | ".join(pct(row["score"]) for row in orders.values()) + " |"]
+        random_row, disputed = orders.get("random"), orders.get("disagreement")
+        if random_row and disputed and random_row["score"] is not None and disputed["score"] is not None:
+            figures[f"{task}_disagreement20_minus_random20"] = 100 * (disputed["score"] - random_row["score"])
     teacher_score = 100 * teacher["score"] if teacher and teacher["score"] is not None else None
     return [*lines, ""], figures, curves, teacher_score
 
