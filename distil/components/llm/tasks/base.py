@@ -24,6 +24,7 @@ import jinja2
 from spacy.tokens import Doc
 
 from ....annotations import Failure, record_failure
+from ....schemas import LabelSpec
 from ..examples import load_examples
 from ..protocol import Chunk, LLMRequest, LLMResponse
 from ..retrieval import LabelShortlist, RetrievedExamples
@@ -81,6 +82,12 @@ def example_tokens(example: PromptExample) -> int:
     """
     chars = sum(len(value) for value in example.values()) + EXAMPLE_FRAME_CHARS
     return max(1, -(-chars // CHARS_PER_TOKEN))
+
+
+def label_text(label: LabelSpec) -> str:
+    """What a label is compared with when ranking a shortlist: its name in words, description and examples."""
+    words = label.name.replace("_", " ").replace("-", " ")
+    return ". ".join(part for part in (words, label.description, *label.examples) if part)
 
 
 class DistilLLMTask:
@@ -160,6 +167,13 @@ class DistilLLMTask:
             )
         self._shortlist = LabelShortlist(label_texts, size)
 
+    def _offered(self, shortlist: Optional[list[str]]) -> Optional[tuple[str, ...]]:
+        """A chunk's shortlist in schema order (prompts list labels as the schema does), or None for all labels."""
+        if not shortlist:
+            return None
+        keep = set(shortlist)
+        return tuple(name for name in self.labels if name in keep)
+
     # --- distil hooks (distil.protocols.ReportsUsage) ------------------------------
 
     def distil_usage(self) -> dict[str, Any]:
@@ -171,6 +185,11 @@ class DistilLLMTask:
         self.stats.reset()
 
     # --- hooks for subclasses ---------------------------------------------------
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The schema's labels, in schema order (spacy-llm's task protocol)."""
+        raise NotImplementedError
 
     def _example(self, doc: Doc, what: str) -> Optional[PromptExample]:
         """A few-shot example as the template shows it (``text``, ``answer``...), or ``None`` if unusable.

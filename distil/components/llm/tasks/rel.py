@@ -22,7 +22,7 @@ from ..answers import dump_answer, json_schema_of, validator
 from ..prompting import load_template, render
 from ..protocol import AnswerError, Chunk, LLMRequest, LLMResponse
 from ..scores import answer_scores, empty_answer_probability
-from .base import DistilLLMTask, ExamplesSetting, PromptExample
+from .base import DistilLLMTask, ExamplesSetting, PromptExample, label_text
 
 DEFAULT_INSTRUCTIONS = (
     "List the relations between the numbered entities of each text as JSON. "
@@ -40,11 +40,6 @@ def rel_answer_model(schema: RELSchema, max_relations: int) -> type[BaseModel]:
     return create_model(  # type: ignore[call-overload,no-any-return]
         "RELAnswer", __config__=config, relations=(list[item], Field(default_factory=list, max_length=max_relations))  # type: ignore[valid-type]
     )
-
-
-def rel_label_text(name: str, description: Optional[str]) -> str:
-    """What a relation label is compared with when ranking a shortlist: its name in words and its description."""
-    return ". ".join(part for part in (name.replace("-", " ").replace("_", " "), description) if part)
 
 
 def _describe(index: int, ent: Span) -> str:
@@ -80,9 +75,7 @@ class RELTask(DistilLLMTask):
         self._answer = rel_answer_model(schema, max_relations)
         self._json_schema = json_schema_of(self._answer)
         self._setup_examples(examples)
-        self._setup_shortlist(
-            shortlist, {label.name: rel_label_text(label.name, label.description) for label in schema.labels}
-        )
+        self._setup_shortlist(shortlist, {label.name: label_text(label) for label in schema.labels})
 
     def _example_labels(self, doc: Doc) -> frozenset[str]:
         return frozenset(r.label for r in doc._.relations)
@@ -102,7 +95,7 @@ class RELTask(DistilLLMTask):
         text: str,
         entities: str,
         examples: Optional[list[PromptExample]] = None,
-        offered: Optional[list[str]] = None,
+        offered: Optional[tuple[str, ...]] = None,
     ) -> str:
         labels = self.schema.labels if offered is None else [self.schema.get(name) for name in offered]
         return render(
@@ -136,10 +129,9 @@ class RELTask(DistilLLMTask):
         allowed = set(indices)
         # A shortlist (in schema order, as the prompt lists labels) narrows the label enum: the grammar of
         # llama.cpp enforces it, and the check below refuses another label from a server that ignores schemas.
-        keep = set(shortlist or ())
-        offered = [name for name in self.schema.label_names if name in keep] or None
+        offered = self._offered(shortlist)
         if offered is not None:
-            item["properties"]["label"] = {"type": "string", "enum": offered}
+            item["properties"]["label"] = {"type": "string", "enum": list(offered)}
 
         def check(value: Any) -> None:
             for rel in value.relations:

@@ -10,21 +10,16 @@ from spacy.tokens import Doc
 from spacy_llm.registry import registry
 
 from ....annotations import write_cats
-from ....schemas import LabelSpec, TextCatSchema, ensure_schema
+from ....schemas import TextCatSchema, ensure_schema
 from ..answers import dump_answer, json_schema_of, validator
 from ..prompting import load_template, render
 from ..protocol import Chunk, LLMRequest, LLMResponse
 from ..scores import answer_scores, label_distribution
-from .base import DistilLLMTask, ExamplesSetting, PromptExample
+from .base import DistilLLMTask, ExamplesSetting, PromptExample, label_text
 
 DEFAULT_INSTRUCTIONS = "Classify each text into the categories below. Answer with JSON."
 # Distinct shortlists whose JSON Schema is kept (least recently used out): each document may have its own.
 OFFERED_SCHEMAS_KEPT = 256
-
-
-def label_text(label: LabelSpec) -> str:
-    """What a label is compared with when ranking a shortlist: its name, description and examples."""
-    return ". ".join(part for part in (label.name.replace("_", " "), label.description, *label.examples) if part)
 
 
 def textcat_answer_model(schema: TextCatSchema, offered: Optional[tuple[str, ...]] = None) -> type[BaseModel]:
@@ -115,13 +110,6 @@ class TextCatTask(DistilLLMTask):
 
     def _empty_prompt(self) -> str:
         return self._prompt("", self._examples)
-
-    def _offered(self, shortlist: Optional[list[str]]) -> Optional[tuple[str, ...]]:
-        """The shortlist in schema order (the prompt lists labels as the schema does), or None for all."""
-        if not shortlist:
-            return None
-        keep = set(shortlist)
-        return tuple(name for name in self.schema.label_names if name in keep)
 
     def _offered_schema(self, offered: Optional[tuple[str, ...]]) -> dict[str, Any]:
         if offered is None:
