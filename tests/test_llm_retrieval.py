@@ -223,6 +223,24 @@ def test_pool_label_outside_the_schema_is_a_load_error(tmp_path: Path, cache_dir
         make_textcat_task(TEXTCAT_SCHEMA, examples=make_retrieved_examples(pool=pool, cache_dir=cache_dir))
 
 
+def test_pool_document_the_answer_schema_cannot_hold_is_left_out_and_a_static_one_is_an_error(
+    tmp_path: Path, cache_dir: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # FIRE's seed pool has a sentence naming ten companies; the NER answer shows at most max_per_label per label.
+    crowded = {"text": "Acme, Beta and Gamma merged.", "entities": [
+        {"start": 0, "end": 4, "label": "corporation"}, {"start": 6, "end": 10, "label": "corporation"},
+        {"start": 15, "end": 20, "label": "corporation"}]}
+    pool = write_pool(tmp_path / "pool.jsonl", [crowded, *NER_POOL])
+    with caplog.at_level("WARNING", logger="distil.llm"):
+        task = make_ner_task(NER_SCHEMA, max_per_label=2,
+                             examples=make_retrieved_examples(pool=pool, k=6, cache_dir=cache_dir))
+    assert "1 of 7 documents" in caplog.text and "pool.jsonl" in caplog.text
+    texts = selected_texts(task, "Acme and Beta merged with Gamma.")
+    assert crowded["text"] not in texts and len(texts) == 6
+    with pytest.raises(ValueError, match=r"pool\.jsonl: example 1 cannot be shown as a ner answer.*max_per_label"):
+        make_ner_task(NER_SCHEMA, max_per_label=2, examples=pool)
+
+
 # --- label shortlists: a schema with many labels offers each document only its likeliest ---------------------
 
 
@@ -237,17 +255,20 @@ def test_shortlist_ranks_labels_by_the_nearest_examples_and_the_descriptions(tmp
     (_, stolen), (_, rate), (_, pin) = task._examples_for(
         [QUERY, "What's the dollar to euro rate today?", "My PIN is blocked after three wrong tries."]
     )
-    assert stolen is not None and stolen[0] == "lost_or_stolen_card" and len(stolen) == 3
+    # The whole ranking, best first; the prompt offers its first 3, in schema order.
+    assert stolen is not None and stolen[0] == "lost_or_stolen_card" and len(stolen) == 4
+    offered = task._offered(stolen)
+    assert offered is not None and len(offered) == 3 and set(offered) == set(stolen[:3])
     assert rate is not None and rate[0] == "exchange_rate"
-    assert pin is not None and "pin_blocked" in pin  # offered from its description alone
+    assert pin is not None and "pin_blocked" in pin[:3]  # offered from its description alone
     # A pool document never votes for its own labels: its one (deliberately wrong) label would win at
     # similarity 1.0; excluded, the descriptions decide.
     wrong = write_pool(tmp_path / "one.jsonl", [{"text": "My card is gone, I think it was stolen.", "cats": {"top_up": 1.0}}])
     solo = make_textcat_task(schema, examples=make_retrieved_examples(pool=wrong, k=1, cache_dir=cache_dir), shortlist=1)
     ((_, own),) = solo._examples_for(["My card is gone, I think it was stolen."])
-    assert own == ["lost_or_stolen_card"]
+    assert solo._offered(own) == ("lost_or_stolen_card",)
     ((_, other),) = solo._examples_for(["My card is gone, I think it was stolen!!"])
-    assert other == ["top_up"]  # another text: the neighbour's vote counts
+    assert solo._offered(other) == ("top_up",)  # another text: the neighbour's vote counts
 
 
 def test_shortlist_limits_the_prompt_and_the_answer_schema(
@@ -303,7 +324,7 @@ def test_relation_shortlist_limits_the_prompt_the_answer_schema_and_the_answer(t
     doc = spacy.blank("en")("The smoke was caused by a fire.")
     doc.ents = [doc.char_span(4, 9, label="NOMINAL"), doc.char_span(26, 30, label="NOMINAL")]  # type: ignore[list-item]
     ((examples, shortlist),) = task._examples_for([doc.text])
-    assert shortlist == ["Cause-Effect"]  # the nearest examples show it
+    assert shortlist is not None and shortlist[0] == "Cause-Effect"  # the nearest examples show it
     request = task._request(doc, Chunk(0, len(doc.text), doc.text), examples, shortlist)
     assert request is not None
     labels_listed = request.prompt.split("Text:", 1)[0]

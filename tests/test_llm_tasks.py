@@ -170,6 +170,29 @@ def test_rel_rejects_out_of_range_index_and_disallowed_types() -> None:
     assert out._.relations == [] and task.stats.counts["rejected_relations"] == 1
 
 
+def test_rel_offers_only_the_types_its_entities_allow_and_asks_nothing_when_none_fits() -> None:
+    schema = make_rel_schema({
+        "works_for": {"head": ["person"], "tail": ["corporation"]},
+        "located_in": {"head": ["corporation"], "tail": ["location"]},
+        "created": {"head": ["person"], "tail": ["product"]},
+    })
+    task = make_rel_task(schema)
+    nlp = spacy.blank("en")
+    doc = nlp.make_doc("Tim Cook runs Apple in Cupertino.")
+    write_entities(doc, [EntityPrediction(0, 8, "person"), EntityPrediction(14, 19, "corporation"),
+                         EntityPrediction(23, 32, "location")])
+    ((request,), _), = list(task.generate_prompts([doc]))
+    labels_listed = request.prompt.split("Text:", 1)[0]
+    assert "works_for" in labels_listed and "located_in" in labels_listed and "created" not in labels_listed
+    assert request.json_schema["properties"]["relations"]["items"]["properties"]["label"]["enum"] == [
+        "works_for", "located_in"]
+    # A person and a place: no type in the schema relates them, so the model is not asked.
+    lonely = nlp.make_doc("Tim Cook visited Paris.")
+    write_entities(lonely, [EntityPrediction(0, 8, "person"), EntityPrediction(17, 22, "location")])
+    ((none, _),) = list(task.generate_prompts([lonely]))
+    assert list(none) == []
+
+
 # --- examples, templates, configs -----------------------------------------------------
 
 

@@ -280,7 +280,7 @@ class LabelShortlist:
         labels: Sequence[frozenset[str]],
         allowed: np.ndarray,
     ) -> list[Optional[list[str]]]:
-        """Per query, its ``size`` best labels, best first."""
+        """Per query, every label, best first: the task offers the first ``size`` it can use for the document."""
         if self._vectors is None:
             self._vectors = selector.embedder.embed([normalise_text(text) for text in self.texts])
         scores = self.description_weight * (query_vectors @ self._vectors.T)  # queries x labels
@@ -296,8 +296,10 @@ class LabelShortlist:
                 if j is not None:
                     nearest[:, j] = np.maximum(nearest[:, j], similarities[:, i])
         scores = scores + nearest
-        top = np.argsort(-scores, axis=1, kind="stable")[:, : self.size]
-        return [[self.names[j] for j in row] for row in top]
+        # The whole ranking, not its head: a relation task first drops the types no pair of the document's
+        # entities can take, then keeps ``size``.
+        ranking = np.argsort(-scores, axis=1, kind="stable")
+        return [[self.names[j] for j in row] for row in ranking]
 
 
 def _make(

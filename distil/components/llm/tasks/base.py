@@ -16,11 +16,13 @@ an answer given with other examples.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional, Tuple, Union  # noqa: UP035 - spacy-llm inspects typing generics
 
 import jinja2
+from pydantic import ValidationError
 from spacy.tokens import Doc
 
 from ....annotations import Failure, record_failure
@@ -29,6 +31,8 @@ from ..examples import load_examples
 from ..protocol import Chunk, LLMRequest, LLMResponse
 from ..retrieval import LabelShortlist, RetrievedExamples
 from ..splitting import CHARS_PER_TOKEN, split_doc
+
+logger = logging.getLogger("distil.llm")
 
 # What a task's ``examples`` setting takes: a file of static examples, or a retrieval selector.
 ExamplesSetting = Union[str, RetrievedExamples, None]
@@ -121,7 +125,14 @@ class DistilLLMTask:
         if isinstance(examples, RetrievedExamples):
             self._selector = examples
             what = f"few-shot pool {examples.pool_path}"
-            self._pool = [self._example(doc, what) for doc in examples.docs]
+            self._pool = [self._pool_example(doc, what) for doc in examples.docs]
+            left_out = sum(ex is None for ex in self._pool)
+            if left_out:
+                logger.warning(
+                    "%s: %d of %d documents hold more than the %s task's answer schema can show (too many "
+                    "mentions of one label or relations, or a mention too long): they are never retrieved",
+                    what, left_out, len(self._pool), self.distil_task,
+                )
             self._pool_labels = [self._example_labels(doc) for doc in examples.docs]
             self._pool_costs = [
                 0 if ex is None else example_tokens(ex) for ex in self._pool
@@ -133,8 +144,27 @@ class DistilLLMTask:
                 f"got {type(examples).__name__}"
             )
         what = f"few-shot examples {examples}"
-        prepared = [self._example(doc, what) for doc in load_examples(examples)]
+        prepared = [self._static_example(doc, what, i) for i, doc in enumerate(load_examples(examples), 1)]
         self._examples = [ex for ex in prepared if ex is not None]
+
+    def _pool_example(self, doc: Doc, what: str) -> Optional[PromptExample]:
+        # A pool is a corpus the user did not write for this prompt: a document whose annotation the
+        # answer schema cannot hold is left out (and counted), not a load failure.
+        try:
+            return self._example(doc, what)
+        except ValidationError:
+            return None
+
+    def _static_example(self, doc: Doc, what: str, number: int) -> Optional[PromptExample]:
+        # Static examples are written for the prompt: one the answer schema cannot hold is the user's to fix.
+        try:
+            return self._example(doc, what)
+        except ValidationError as err:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+            raise ValueError(
+                f"{what}: example {number} cannot be shown as a {self.distil_task} answer ({problems}); "
+                "shorten the example or raise the task's limit (max_per_label, max_mention_chars)"
+            ) from None
 
     def _examples_reserve_chars(self) -> int:
         """Characters to keep free in a prompt for retrieved examples (0 with static ones)."""
@@ -167,12 +197,21 @@ class DistilLLMTask:
             )
         self._shortlist = LabelShortlist(label_texts, size)
 
-    def _offered(self, shortlist: Optional[list[str]]) -> Optional[tuple[str, ...]]:
-        """A chunk's shortlist in schema order (prompts list labels as the schema does), or None for all labels."""
-        if not shortlist:
-            return None
-        keep = set(shortlist)
-        return tuple(name for name in self.labels if name in keep)
+    def _offered(
+        self, ranking: Optional[list[str]], possible: Optional[set[str]] = None
+    ) -> Optional[tuple[str, ...]]:
+        """The labels a chunk's prompt offers, in schema order (as prompts list them), or None for all of them.
+
+        ``possible`` narrows them to the labels the chunk can take at all (a
+        relation task: the types its entities allow); ``ranking`` is the
+        chunk's label shortlist ranking, best first, of which the first
+        ``shortlist`` possible labels are kept.
+        """
+        names = self.labels if possible is None else tuple(name for name in self.labels if name in possible)
+        if ranking and self._shortlist is not None:
+            keep = set([name for name in ranking if possible is None or name in possible][: self._shortlist.size])
+            names = tuple(name for name in names if name in keep)
+        return None if names == self.labels else names
 
     # --- distil hooks (distil.protocols.ReportsUsage) ------------------------------
 

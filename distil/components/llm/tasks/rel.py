@@ -122,6 +122,18 @@ class RELTask(DistilLLMTask):
         indices = self._chunk_entities(doc, chunk)
         if len(indices) < 2:
             return None
+        ents = doc.ents
+        # Only the types some ordered pair of these entities may carry are offered (and none: nothing to ask);
+        # a label no pair can take is noise in the prompt and a dropped answer.
+        possible = {
+            label
+            for head in indices
+            for tail in indices
+            if head != tail
+            for label in self.schema.allowed_labels(ents[head].label_, ents[tail].label_)
+        }
+        if not possible:
+            return None
         schema = copy.deepcopy(self._json_schema)
         item = schema["properties"]["relations"]["items"]
         item["properties"]["head"] = {"type": "integer", "enum": indices}
@@ -129,7 +141,7 @@ class RELTask(DistilLLMTask):
         allowed = set(indices)
         # A shortlist (in schema order, as the prompt lists labels) narrows the label enum: the grammar of
         # llama.cpp enforces it, and the check below refuses another label from a server that ignores schemas.
-        offered = self._offered(shortlist)
+        offered = self._offered(shortlist, possible)
         if offered is not None:
             item["properties"]["label"] = {"type": "string", "enum": list(offered)}
 
@@ -145,7 +157,6 @@ class RELTask(DistilLLMTask):
                 if offered is not None and rel.label not in offered:
                     raise AnswerError("schema_violation", f"relation label {rel.label} is not offered; offered: {offered}")
 
-        ents = doc.ents
         return LLMRequest(
             task="rel",
             prompt=self._prompt(chunk.text, "; ".join(_describe(i, ents[i]) for i in indices), examples, offered),
