@@ -57,7 +57,7 @@ lint: install
 	$(VENV)/bin/ruff check distil tests bench
 	$(VENV)/bin/mypy
 
-# The three weasel projects end to end with tiny sizes (CI runs this after `make test`).
+# The four weasel projects end to end with tiny sizes (CI runs this after `make test`).
 smoke-projects: install
 	$(PY) -m pytest -q -m projects tests/test_projects.py
 

@@ -28,7 +28,8 @@ Ends with ``RESULT <task>_student20_minus_teacher=<points>``,
 ``RESULT <task>_student20_minus_random20=<points>`` and
 ``RESULT <task>_student20_minus_human20=<points>`` lines, and
 ``RESULT <task>_disagreement20_minus_random20=<points>`` where the project's
-``disagreement`` step ran (the teacher-vs-rules order against random).
+``disagreement`` step ran (the teacher-vs-rules order against random); the
+FIRE project's lines start with ``fire_rel_``.
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
-PROJECTS = {"ner_wnut17": "ner", "textcat_banking77": "textcat", "rel_semeval": "rel"}
+# project: (the task whose compare rows it reports, the prefix of its RESULT lines)
+PROJECTS = {"ner_wnut17": ("ner", "ner"), "textcat_banking77": ("textcat", "textcat"), "rel_semeval": ("rel", "rel"),
+            "rel_fire": ("rel", "fire_rel")}
 TEACHER, STUDENT = "teacher-llm", "student-reviewed"
 # the skeptic's baselines at 20% reviewed, rows of the compare table
 BASELINES = {"random20": "student-reviewed-random", "human20": "student-human-only"}
@@ -80,8 +83,11 @@ def num(value: Optional[float], digits: int = 1) -> str:
     return "–" if value is None else f"{value:,.{digits}f}"
 
 
-def task_report(name: str, task: str, root: Path) -> tuple[list[str], dict[str, float], Curves, Optional[float]]:
-    """Markdown lines, RESULT figures, curves and the teacher's score (%) of one project."""
+def task_report(
+    name: str, task: str, root: Path, prefix: Optional[str] = None
+) -> tuple[list[str], dict[str, float], Curves, Optional[float]]:
+    """Markdown lines, RESULT figures (named ``<prefix>_...``, the task by default), curves and the teacher's score (%)."""
+    prefix = prefix or task
     compare = rows_of(root / name / "metrics" / "compare" / "compare.json", task)
     curve = rows_of(root / name / "metrics" / "curve" / "compare.json", task)
     lines = [f"### {name} ({task})", ""]
@@ -112,7 +118,7 @@ def task_report(name: str, task: str, root: Path) -> tuple[list[str], dict[str, 
         gain = 100 * (student["score"] - teacher["score"])
         speedup = student["docs_per_second"] / max(teacher["docs_per_second"], 1e-9)
         met = gain >= 0 and speedup >= 100
-        figures = {f"{task}_student20_minus_teacher": gain, f"{task}_student20_speedup": speedup}
+        figures = {f"{prefix}_student20_minus_teacher": gain, f"{prefix}_student20_speedup": speedup}
         lines += [
             "",
             f"Student with 20% reviewed vs teacher: {gain:+.1f} points, {speedup:,.0f}x documents per second "
@@ -123,7 +129,7 @@ def task_report(name: str, task: str, root: Path) -> tuple[list[str], dict[str, 
             if baseline is None or baseline["score"] is None:
                 continue
             margin = 100 * (student["score"] - baseline["score"])
-            figures[f"{task}_student20_minus_{key}"] = margin
+            figures[f"{prefix}_student20_minus_{key}"] = margin
             lines.append(f"Student with 20% reviewed vs {row_name}: {margin:+.1f} points (target: > 0): "
                          f"**{'met' if margin > 0 else 'missed'}**.")
     orders = rows_of(root / name / "metrics" / "orders" / "compare.json", task)
@@ -133,7 +139,7 @@ def task_report(name: str, task: str, root: Path) -> tuple[list[str], dict[str, 
                   f"| student {metric} | " + " | ".join(pct(row["score"]) for row in orders.values()) + " |"]
         random_row, disputed = orders.get("random"), orders.get("disagreement")
         if random_row and disputed and random_row["score"] is not None and disputed["score"] is not None:
-            figures[f"{task}_disagreement20_minus_random20"] = 100 * (disputed["score"] - random_row["score"])
+            figures[f"{prefix}_disagreement20_minus_random20"] = 100 * (disputed["score"] - random_row["score"])
     teacher_score = 100 * teacher["score"] if teacher and teacher["score"] is not None else None
     return [*lines, ""], figures, curves, teacher_score
 
@@ -170,8 +176,8 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     results: dict[str, float] = {}
     panels: dict[str, tuple[Curves, Optional[float]]] = {}
-    for name, task in PROJECTS.items():
-        lines, figures, curves, teacher_score = task_report(name, task, args.projects)
+    for name, (task, prefix) in PROJECTS.items():
+        lines, figures, curves, teacher_score = task_report(name, task, args.projects, prefix)
         print("\n".join(lines))
         results.update(figures)
         panels[name] = (curves, teacher_score)

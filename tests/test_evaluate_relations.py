@@ -98,6 +98,14 @@ def test_evaluate_reports_relations_with_gold_entities_given(tmp_path: Path) -> 
     alone = evaluate(pipeline(["rel"]), read_docs(dev, nlp), **options)
     assert alone.gold_entities
     assert report.scores["rel_gold_ents_micro_f"] == pytest.approx(alone.scores["rel_micro_f"])
+    # compare ranks an end-to-end pipeline by the strict figure, a relation-only one by its relation micro-F.
+    from distil.pipeline.compare import rows_of
+
+    (_, e2e_row) = rows_of("e2e", nlp, report)
+    assert e2e_row.metric == "rel_strict_micro_f" and e2e_row.score == report.scores["rel_strict_micro_f"]
+    assert e2e_row.p == report.scores["rel_strict_micro_p"]
+    (alone_row,) = rows_of("alone", pipeline(["rel"]), alone)
+    assert alone_row.metric == "rel_micro_f"
     # Asked not to, evaluate skips the second pass.
     skipped = evaluate(nlp, read_docs(dev, nlp), rel_gold_entities=False, **options)
     assert "rel_gold_ents_micro_f" not in skipped.scores

@@ -52,6 +52,7 @@ def test_smoke_workflow(project: str, tmp_path: Path) -> None:
         "dev_size": "8",
         "test_size": "6",
         "epochs": "1",
+        "human_epochs": "1",
         "max_minutes": "2",
         "batch_size": "4",
         **{key: str(CONFIGS / name) for key, name in PROJECTS[project].items()},
@@ -69,4 +70,7 @@ def test_smoke_workflow(project: str, tmp_path: Path) -> None:
     expected = {"teacher-llm", "student-teacher", "student-reviewed", "student-gold", "student-human-only"}
     assert expected | ({"rules"} if "rules_config" in PROJECTS[project] else set()) <= names
     assert all(row["docs_per_second"] > 0 for row in rows)
+    if project == "rel_fire":  # entities and relations end to end: relations ranked by the strict figure
+        assert {row["metric"] for row in rows if row["task"] == "rel"} == {"rel_strict_micro_f"}
+        assert {row["task"] for row in rows} == {"ner", "rel"}
     assert (work / "metrics" / "compare" / "compare.png").stat().st_size > 1000
