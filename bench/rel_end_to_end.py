@@ -1,7 +1,7 @@
 """Relations end to end on FIRE: today's ner+rel students against the new ones, accuracy and speed in one run.
 
     python bench/rel_end_to_end.py [--data ../shared/data/fire] [--work /tmp/rel_e2e] [--threads 2]
-        [--max-minutes M [--cap-today]] [--max-epochs N] [--train-limit N] [--test-limit N] [--base-model DIR] [--reuse]
+        [--max-minutes M [--cap-today]] [--max-epochs N] [--train-limit N] [--test-limit N] [--base-model DIR] [--reuse] [--only MODELS]
 
 Trains, on FIRE's train split with its dev split for stopping, with the schema
 of ``configs/fire_encoder.cfg``:
@@ -124,7 +124,14 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--test-limit", type=int, default=None)
     parser.add_argument("--base-model", default=None)
     parser.add_argument("--reuse", action="store_true")
+    parser.add_argument("--only", default=None,
+                        help="comma-separated models to train (today-ner, today-rel, new-ner, new-rel, pairs-new-rel); "
+                             "the others are reused from --work where trained, and the figures that need a missing "
+                             "model are skipped")
     args = parser.parse_args(argv)
+    names = ("today-ner", "today-rel", "new-ner", "new-rel", "pairs-new-rel")
+    if args.only and set(args.only.split(",")) - set(names):
+        parser.error(f"--only: unknown model(s) {sorted(set(args.only.split(',')) - set(names))}; expected some of {names}")
     from distil.training.loop import TrainSettings
 
     args.work.mkdir(parents=True, exist_ok=True)
@@ -143,40 +150,51 @@ def main(argv: list[str]) -> None:
     today = capped(TrainSettings(epochs=5, patience=2, max_minutes=None, architecture="pairs", tune_threshold=False),
                    time_cap=args.cap_today)
     new = capped(TrainSettings())
-    models = {
-        "today-ner": train_model("today-ner", "ner", paths, args.work, today, args.base_model, args.reuse),
-        "today-rel": train_model("today-rel", "rel", paths, args.work, today, args.base_model, args.reuse),
-        "new-ner": train_model("new-ner", "ner", paths, args.work, new, args.base_model, args.reuse),
-        "new-rel": train_model("new-rel", "rel", paths, args.work, replace(new, architecture="one_pass"),
-                               args.base_model, args.reuse),
-        "pairs-new-rel": train_model("pairs-new-rel", "rel", paths, args.work, new, args.base_model, args.reuse),
+    plan = {
+        "today-ner": ("ner", today),
+        "today-rel": ("rel", today),
+        "new-ner": ("ner", new),
+        "new-rel": ("rel", replace(new, architecture="one_pass")),
+        "pairs-new-rel": ("rel", new),
     }
-    results = {
-        "today": pipeline_scores(models["today-ner"], models["today-rel"], paths["test"], args.threads),
-        "new": pipeline_scores(models["new-ner"], models["new-rel"], paths["test"], args.threads),
-        "gold_ents_f1": {
-            "one_pass": gold_entity_f1(models["new-rel"], paths["test"], args.threads),
-            "pairs_new": gold_entity_f1(models["pairs-new-rel"], paths["test"], args.threads),
-        },
-        "settings": {key: str(value) for key, value in vars(args).items()},
-    }
+    only = set(args.only.split(",")) if args.only else set(plan)
+    models: dict[str, Path] = {}
+    for name, (task, settings) in plan.items():
+        if name in only:
+            models[name] = train_model(name, task, paths, args.work, settings, args.base_model, args.reuse)
+        elif (args.work / name / "manifest.json").exists():
+            models[name] = args.work / name
+    missing = [name for name in plan if name not in models]
+    if missing:
+        print(f"not trained (yet): {', '.join(missing)}; the figures that need them are skipped")
+    results: dict[str, Any] = {"settings": {key: str(value) for key, value in vars(args).items()}}
+    for name in ("today", "new"):
+        if f"{name}-ner" in models and f"{name}-rel" in models:
+            results[name] = pipeline_scores(models[f"{name}-ner"], models[f"{name}-rel"], paths["test"], args.threads)
+    gold = {key: gold_entity_f1(models[model], paths["test"], args.threads)
+            for key, model in (("one_pass", "new-rel"), ("pairs_new", "pairs-new-rel")) if model in models}
+    results["gold_ents_f1"] = gold
     (args.work / "results.json").write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
     for name in ("today", "new"):
+        if name not in results:
+            continue
         r = results[name]
         print(f"{name}: ents F {100 * (r.get('ents_f') or 0):.1f}, relations strict micro-F "
               f"{100 * (r.get('rel_strict_micro_f') or 0):.1f} (P {100 * (r.get('rel_strict_micro_p') or 0):.1f}, "
               f"R {100 * (r.get('rel_strict_micro_r') or 0):.1f}), with gold entities "
               f"{100 * (r.get('rel_gold_ents_micro_f') or 0):.1f}; {r['words_per_second_3plus']:.0f} words/s on "
               f"{r['docs_3plus']} sentences with >= 3 entities")
-    gold = results["gold_ents_f1"]
-    print(f"relations with gold entities: one-pass {gold['one_pass']:.1f}, per-pair (new settings) {gold['pairs_new']:.1f}")
-    new_f = 100 * float(results["new"].get("rel_strict_micro_f") or 0.0)
-    today_f = 100 * float(results["today"].get("rel_strict_micro_f") or 0.0)
-    print(f"RESULT rel_e2e_f1={new_f:.1f}")
-    print(f"RESULT rel_e2e_f1_vs_today={new_f / today_f if today_f else float('inf'):.2f}")
-    speed = results["new"]["words_per_second_3plus"] / results["today"]["words_per_second_3plus"]
-    print(f"RESULT rel_words_per_s_vs_today={speed:.2f}")
-    print(f"RESULT rel_gold_ents_f1_gap={gold['pairs_new'] - gold['one_pass']:.1f}")
+    print("relations with gold entities: " + ", ".join(f"{key} {value:.1f}" for key, value in gold.items()))
+    if "new" in results:
+        new_f = 100 * float(results["new"].get("rel_strict_micro_f") or 0.0)
+        print(f"RESULT rel_e2e_f1={new_f:.1f}")
+        if "today" in results:
+            today_f = 100 * float(results["today"].get("rel_strict_micro_f") or 0.0)
+            print(f"RESULT rel_e2e_f1_vs_today={new_f / today_f if today_f else float('inf'):.2f}")
+            speed = results["new"]["words_per_second_3plus"] / results["today"]["words_per_second_3plus"]
+            print(f"RESULT rel_words_per_s_vs_today={speed:.2f}")
+    if len(gold) == 2:
+        print(f"RESULT rel_gold_ents_f1_gap={gold['pairs_new'] - gold['one_pass']:.1f}")
 
 
 if __name__ == "__main__":
