@@ -13,7 +13,8 @@
 #        tools/llama-wheel.sh PYTHON --build-only
 # Environment:
 #   LLAMA_CPP_VERSION   llama-cpp-python version (default below)
-#   CMAKE_ARGS          override the build flags (default: portable x86-64 AVX2, see below)
+#   CMAKE_ARGS          override the build flags (default: portable x86-64 AVX2, see below); flags that
+#                       do not name GGML_NATIVE are added to the portable ones, never a native build
 #   LLAMA_WHEEL_DIR     the wheel cache (default: .wheels/ in the repository)
 set -euo pipefail
 
@@ -23,17 +24,25 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 version=${LLAMA_CPP_VERSION:-0.3.36}
 arch=$(uname -m)
 
+case "$arch" in
+  x86_64|amd64)
+    # Any x86-64 CPU with AVX2 (Intel Haswell and later, AMD Zen and later).
+    # AVX-512 and AMX stay off: the build that crashed on an AVX-512/AMX Xeon
+    # was the -march=native one.
+    portable="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF" ;;
+  aarch64|arm64)
+    portable="-DGGML_NATIVE=OFF -DGGML_CPU_ARM_ARCH=armv8-a" ;;
+  *)
+    portable="-DGGML_NATIVE=OFF" ;;
+esac
 if [ -z "${CMAKE_ARGS:-}" ]; then
-  case "$arch" in
-    x86_64|amd64)
-      # Any x86-64 CPU with AVX2 (Intel Haswell and later, AMD Zen and later).
-      # AVX-512 and AMX stay off: the build that crashed on an AVX-512/AMX Xeon
-      # was the -march=native one.
-      CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF" ;;
-    aarch64|arm64)
-      CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_CPU_ARM_ARCH=armv8-a" ;;
-    *)
-      CMAKE_ARGS="-DGGML_NATIVE=OFF" ;;
+  CMAKE_ARGS=$portable
+else
+  case "$CMAKE_ARGS" in
+    *GGML_NATIVE*) ;;
+    # A user's own flags (e.g. -DGGML_CUDA=on) that say nothing of GGML_NATIVE would get llama.cpp's default,
+    # a -march=native build: put the portable CPU flags first, so that the user's flags still win.
+    *) CMAKE_ARGS="$portable $CMAKE_ARGS" ;;
   esac
 fi
 export CMAKE_ARGS
