@@ -27,6 +27,7 @@ from spacy.tokens import Doc
 
 from ....annotations import Failure, record_failure
 from ....schemas import LabelSpec
+from ..answers import validation_message
 from ..examples import load_examples
 from ..protocol import Chunk, LLMRequest, LLMResponse
 from ..retrieval import LabelShortlist, RetrievedExamples
@@ -125,7 +126,7 @@ class DistilLLMTask:
         if isinstance(examples, RetrievedExamples):
             self._selector = examples
             what = f"few-shot pool {examples.pool_path}"
-            self._pool = [self._pool_example(doc, what) for doc in examples.docs]
+            self._pool = [self._checked_example(doc, what) for doc in examples.docs]
             left_out = sum(ex is None for ex in self._pool)
             if left_out:
                 logger.warning(
@@ -144,26 +145,26 @@ class DistilLLMTask:
                 f"got {type(examples).__name__}"
             )
         what = f"few-shot examples {examples}"
-        prepared = [self._static_example(doc, what, i) for i, doc in enumerate(load_examples(examples), 1)]
+        prepared = [self._checked_example(doc, what, i) for i, doc in enumerate(load_examples(examples), 1)]
         self._examples = [ex for ex in prepared if ex is not None]
 
-    def _pool_example(self, doc: Doc, what: str) -> Optional[PromptExample]:
-        # A pool is a corpus the user did not write for this prompt: a document whose annotation the
-        # answer schema cannot hold is left out (and counted), not a load failure.
-        try:
-            return self._example(doc, what)
-        except ValidationError:
-            return None
+    def _checked_example(self, doc: Doc, what: str, number: Optional[int] = None) -> Optional[PromptExample]:
+        """``_example``, for a document whose annotation the answer schema cannot hold: None in a pool, else an error.
 
-    def _static_example(self, doc: Doc, what: str, number: int) -> Optional[PromptExample]:
-        # Static examples are written for the prompt: one the answer schema cannot hold is the user's to fix.
+        A pool (``number`` None) is a corpus the user did not write for this
+        prompt: such a document is left out (and counted). A static example
+        (the ``number``-th of its file) was written for the prompt: it is the
+        user's to fix.
+        """
         try:
             return self._example(doc, what)
         except ValidationError as err:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+            if number is None:
+                return None
             raise ValueError(
-                f"{what}: example {number} cannot be shown as a {self.distil_task} answer ({problems}); "
-                "shorten the example or raise the task's limit (max_per_label, max_mention_chars)"
+                f"{what}: example {number} cannot be shown as a {self.distil_task} answer "
+                f"({validation_message(err)}); shorten the example or raise the task's limit "
+                "(max_per_label, max_mention_chars)"
             ) from None
 
     def _examples_reserve_chars(self) -> int:
