@@ -91,6 +91,13 @@ class Failure:
         return {"component": self.component, "task": self.task, "kind": self.kind, "reason": self.reason, "raw": self.raw}
 
 
+# Failure kinds that say the configuration is wrong, not the document (a
+# rejected API key, an unknown model or endpoint): they repeat on every document
+# until a person fixes the configuration, so an annotation run stops at the
+# first one instead of writing the whole corpus as failed.
+SYSTEMIC_FAILURE_KINDS: frozenset[str] = frozenset({"auth_error", "model_not_found"})
+
+
 # --- extensions ------------------------------------------------------------------
 
 

@@ -18,6 +18,7 @@ are left out of training and counted: a failed answer is never a label.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -58,7 +59,14 @@ def read_docs(path: PathLike, nlp_or_vocab: Union[Language, Vocab]) -> Iterator[
     if not path.exists():
         raise CorpusError(f"corpus file not found: {path}")
     if path.is_dir():
-        raise CorpusError(f"{path} is a folder; give a .spacy or .jsonl corpus file")
+        if not (path / RECORDS).exists():
+            raise CorpusError(
+                f"{path} is a folder without {RECORDS}; give a .spacy or .jsonl corpus file or a "
+                "`distil annotate` output directory"
+            )
+        for record in read_annotation_records(path):
+            yield from_record(record, nlp_or_vocab)
+        return
     vocab = nlp_or_vocab.vocab if isinstance(nlp_or_vocab, Language) else nlp_or_vocab
     if path.suffix == ".spacy":
         try:
@@ -80,6 +88,89 @@ def read_docs(path: PathLike, nlp_or_vocab: Union[Language, Vocab]) -> Iterator[
                     yield _parse_record(raw, path, number, nlp_or_vocab)
         return
     raise CorpusError(f"{path}: unknown corpus format {path.suffix!r}; use .spacy (DocBin) or .jsonl (records)")
+
+
+def text_key(text: str) -> str:
+    """The identity of an input text in an annotation directory: duplicates share it and are annotated once."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def record_key(raw: bytes, where: str) -> str:
+    """The key of one line of an annotation directory's records: ``meta.key``, else the key of its text.
+
+    ``distil annotate`` writes ``meta.key``; records put in a directory by
+    hand or by another tool are keyed by their text, the same way.
+    """
+    try:
+        data = json.loads(raw)
+        key = (data.get("meta") or {}).get("key") or text_key(data["text"])
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        raise CorpusError(f"{where}: not a distil record ({type(err).__name__}: {err})") from None
+    if not isinstance(key, str):
+        raise CorpusError(f"{where}: not a distil record (meta.key is {key!r})")
+    return key
+
+
+def complete_lines(path: Path) -> Iterator[tuple[int, int, bytes]]:
+    """``(line number, byte offset, line)`` of every complete line of ``path``, streamed.
+
+    A last line without its newline is half of an append that a killed
+    writer left behind: it is not a record yet, so it is not yielded (the
+    writer that opens the directory next cuts it off).
+    """
+    offset = 0
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.endswith(b"\n"):
+                return
+            yield number, offset, raw
+            offset += len(raw)
+
+
+def read_annotation_records(directory: PathLike) -> Iterator[DocRecord]:
+    """The records of an annotation directory, one per input text, in the order they were first written.
+
+    The store appends: a document annotated again (``--retry-failed``) or
+    corrected is appended anew, and the last record of a key is the one that
+    counts until the writer compacts the file. This is the one read path of
+    an annotation directory (``train``, ``evaluate``, ``review``, ``convert``
+    all come here). It streams: the first pass keeps only each key's last
+    offset, and a file without repeated keys (every compacted one) is read
+    straight through on the second.
+    """
+    path = Path(directory) / RECORDS
+    if not path.exists():
+        raise CorpusError(f"no annotations at {path}: give a `distil annotate` output directory")
+    last: dict[str, int] = {}
+    repeated = False
+    for number, offset, raw in complete_lines(path):
+        if raw.strip():
+            key = record_key(raw, f"{path}:{number}")
+            repeated = repeated or key in last
+            last[key] = offset
+    with path.open("rb") as handle:
+        if not repeated:
+            for number, _, raw in complete_lines(path):
+                if raw.strip():
+                    yield _store_record(raw, f"{path}:{number}")
+            return
+        emitted: set[str] = set()
+        for number, _, raw in complete_lines(path):
+            if not raw.strip():
+                continue
+            key = record_key(raw, f"{path}:{number}")
+            if key in emitted:
+                continue
+            emitted.add(key)
+            handle.seek(last[key])
+            yield _store_record(handle.readline(), f"{path} (record {key})")
+
+
+def _store_record(raw: bytes, where: str) -> DocRecord:
+    try:
+        return DocRecord.model_validate_json(raw)
+    except ValidationError as err:
+        raise CorpusError(f"{where}: not a valid record ({str(err).splitlines()[0]})") from None
 
 
 def _parse_record(raw: bytes, path: Path, number: int, nlp_or_vocab: Union[Language, Vocab]) -> Doc:
@@ -207,8 +298,6 @@ def read_training_set(
     documents, so ``reviewed_only`` with them trains on human labels alone.
     """
     path = Path(path)
-    if path.is_dir():
-        path = path / RECORDS
     if reviewed_weight < 1:
         raise ValueError(f"reviewed_weight must be at least 1, got {reviewed_weight}")
     docs = list(read_docs(path, nlp))

@@ -20,6 +20,7 @@ hook                   implemented by                              used by
 ``distil_model_files`` encoder components, the in-process LLM       ``compare`` (model size)
 ``distil_use_cache``   LLM models with a response cache            ``evaluate``/``compare`` ``--no-cache``
 ``distil_check_ready`` encoder components                          ``distil.load`` (fail at load, not per doc)
+``distil_fingerprint`` LLM tasks (their prompt template)            ``annotate`` (the job's fingerprint)
 =====================  ==========================================  ==========================================
 """
 
@@ -102,4 +103,19 @@ class ChecksReady(Protocol):
         ...
 
 
-HOOKS: tuple[type[Any], ...] = (DeclaresTask, ReportsUsage, ListsModelFiles, SwitchesCache, ChecksReady)
+@runtime_checkable
+class Fingerprinted(Protocol):
+    """A part whose answers depend on something its config only names (a prompt template's text)."""
+
+    def distil_fingerprint(self) -> Mapping[str, Any]:
+        """What, besides the component's config and its model files, determines this part's answers.
+
+        ``distil annotate`` stores it in the job's fingerprint so that resuming
+        an annotation directory after the template was edited is an error
+        naming the change, not a corpus annotated half one way, half another.
+        Values are small and JSON-ready (a file name and a content hash).
+        """
+        ...
+
+
+HOOKS: tuple[type[Any], ...] = (DeclaresTask, ReportsUsage, ListsModelFiles, SwitchesCache, ChecksReady, Fingerprinted)

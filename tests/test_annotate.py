@@ -1,4 +1,4 @@
-"""``distil annotate``: resumable after kill -9, duplicates once, shards and records agree."""
+"""``distil annotate``: resumable after kill -9, duplicates once, read back through the store's one read path."""
 
 from __future__ import annotations
 
@@ -65,8 +65,8 @@ def _check_output(out: Path, expected: list[str]) -> None:
         else:
             assert [e.text for e in record.entities] == ["document"]
     nlp = spacy.blank("en")
-    shard_texts = [doc.text for shard in sorted((out / "docs").glob("*.spacy")) for doc in read_docs(shard, nlp)]
-    assert shard_texts == texts, "DocBin shards hold the same documents, once, in record order"
+    assert [doc.text for doc in read_docs(out, nlp)] == texts, "the directory reads as the records, once, in order"
+    assert not (out / "docs").exists(), "no DocBin copy kept beside the records"
 
 
 def test_annotate_resumes_after_kill_9(tmp_path: Path) -> None:
@@ -103,21 +103,20 @@ def test_annotate_resumes_after_kill_9(tmp_path: Path) -> None:
     _check_output(out, expected)
 
 
-def test_shards_out_of_sync_with_records_are_repaired(tmp_path: Path) -> None:
+def test_legacy_docbin_shards_are_dropped_and_the_records_kept(tmp_path: Path) -> None:
     nlp = spacy.blank("en")
     texts = [f"text {i}" for i in range(10)]
     path = tmp_path / "in.txt"
     path.write_text("\n".join(texts) + "\n", encoding="utf-8")
     out = tmp_path / "out"
     annotate(nlp, read_texts(path), out, batch_size=3)
-    shards = sorted((out / "docs").glob("*.spacy"))
-    # A kill between the records append and the shard rename: last shard missing.
-    shards[-1].unlink()
-    (out / "docs" / "shard-00000009-00000099.spacy").write_bytes(b"garbage from another run")
+    # A directory of the first format kept DocBin shards that nothing read.
+    (out / "docs").mkdir()
+    (out / "docs" / "shard-00000000-00000003.spacy").write_bytes(b"old shard")
     report = annotate(nlp, read_texts(path), out, batch_size=3)
     assert report.written == 0 and report.resumed == 10
-    again = [doc.text for shard in sorted((out / "docs").glob("*.spacy")) for doc in read_docs(shard, nlp)]
-    assert again == texts
+    assert not (out / "docs").exists()
+    assert [doc.text for doc in read_docs(out, nlp)] == texts
 
 
 def test_csv_input_uses_text_column_and_keeps_other_columns(tmp_path: Path) -> None:

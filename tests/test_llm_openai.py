@@ -8,6 +8,7 @@ and its other annotations, concurrency, and that the API key never leaks.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any, cast
 import pytest
 from spacy.language import Language
 
-from distil.annotations import EntityPrediction, write_entities
+from distil.annotations import SYSTEMIC_FAILURE_KINDS, EntityPrediction, write_entities
 from distil.components.llm import OpenAIModel
 from distil.pipeline.config import ConfigError
 from distil.pipeline.usage import collect_usage
@@ -106,6 +107,43 @@ def test_client_errors_are_not_retried(server: FakeOpenAIServer, tmp_path: Path)
     doc = nlp("Alice Smith lives here.")
     assert doc._.failures[0].kind == "http_error" and "HTTP 400" in doc._.failures[0].reason
     assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "kind", "says"),
+    [
+        (401, "auth_error", ["HTTP 401", "DISTIL_TEST_KEY", "api_key_env", "wrong or lack access"]),
+        (403, "auth_error", ["HTTP 403", "DISTIL_TEST_KEY"]),
+        (404, "model_not_found", ["HTTP 404", "'test-model'", "base_url", "may be wrong"]),
+        (400, "http_error", ["HTTP 400"]),
+    ],
+)
+def test_configuration_errors_get_their_own_kinds(
+    server: FakeOpenAIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str], status: int, kind: str, says: list[str],
+) -> None:
+    secret = "sk-test-SECRET-0987654321"
+    monkeypatch.setenv("DISTIL_TEST_KEY", secret)
+    nlp = build(server, tmp_path, extra='api_key_env = "DISTIL_TEST_KEY"\n')
+    server.script(Fault("status", status=status))
+    with caplog.at_level(logging.DEBUG):
+        doc = nlp("Alice Smith lives here.")
+    (failure,) = doc._.failures
+    assert failure.kind == kind and all(text in failure.reason for text in says), failure.reason
+    assert server.base_url in failure.reason
+    assert (kind in SYSTEMIC_FAILURE_KINDS) == (status != 400)
+    assert len(server.requests) == 1, "a client error is not retried"
+    assert server.requests[0].headers["Authorization"] == f"Bearer {secret}"
+    out = capsys.readouterr()
+    logged = [caplog.text, out.out, out.err, json.dumps(collect_usage(nlp)), json.dumps(failure.to_dict())]
+    assert all(secret not in text for text in logged)
+
+
+def test_auth_error_without_a_key_says_to_set_one(server: FakeOpenAIServer, tmp_path: Path) -> None:
+    nlp = build(server, tmp_path)
+    server.script(Fault("status", status=401))
+    (failure,) = nlp("Alice Smith lives here.")._.failures
+    assert failure.kind == "auth_error" and "no API key was sent" in failure.reason and "api_key_env" in failure.reason
 
 
 def test_invalid_json_is_reasked_with_the_error(server: FakeOpenAIServer, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 from spacy.language import Language
 
 from distil.corpus import read_docs
-from distil.pipeline.annotate import rebuild_shards, text_key
+from distil.pipeline.annotate import text_key
 from distil.pipeline.review import confidence, export_review, import_review, load_records
 from distil.records import DocRecord, dumps
 
@@ -53,10 +53,9 @@ RECORDS: list[dict[str, Any]] = [
 @pytest.fixture(name="annotations")
 def annotations_dir(tmp_path: Path, nlp: Language) -> Path:
     out = tmp_path / "annotations"
-    (out / "docs").mkdir(parents=True)
+    out.mkdir(parents=True)
     records = [DocRecord.model_validate({**r, "meta": {**r["meta"], "key": text_key(r["text"])}}) for r in RECORDS]
     (out / "records.jsonl").write_text("".join(dumps(r) + "\n" for r in records), encoding="utf-8")
-    rebuild_shards(out, nlp)
     return out
 
 
@@ -117,8 +116,9 @@ def test_prodigy_corrections_reject_and_agreement(annotations: Path, nlp: Langua
     assert ents["f"] == pytest.approx(2 * 0.6 * 0.75 / 1.35)
     assert ents["per_label"]["person"] == 1.0 and ents["per_label"]["location"] == 0.0
     assert report.agreement["categories"]["accuracy"] == 0.5
-    shard_texts = [d.text for s in sorted((annotations / "docs").glob("*.spacy")) for d in read_docs(s, nlp)]
-    assert shard_texts == [r.text for r in after], "DocBin shards follow the merged records"
+    read_back = [d.text for d in read_docs(annotations, nlp)]
+    assert read_back == [r.text for r in after], "the directory reads back as the merged records, once each"
+    assert (annotations / "records.jsonl").read_text().count("\n") == len(after)
 
 
 def test_labelstudio_relation_edit_and_cancelled_task(annotations: Path, nlp: Language, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from spacy.language import Language
 
 import distil
 from distil.confidence import document_confidence, task_confidences
-from distil.pipeline.annotate import rebuild_shards, text_key
+from distil.pipeline.annotate import text_key
 from distil.pipeline.review import (
     ReviewError,
     export_review,
@@ -37,9 +37,8 @@ def _records(rows: list[dict[str, Any]]) -> list[DocRecord]:
 
 
 def _directory(records: list[DocRecord], path: Path, nlp: Language) -> Path:
-    (path / "docs").mkdir(parents=True)
+    path.mkdir(parents=True)
     (path / "records.jsonl").write_text("".join(dumps(r) + "\n" for r in records), encoding="utf-8")
-    rebuild_shards(path, nlp)
     return path
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import cast
 
 import pytest
 import spacy
@@ -11,6 +12,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from distil.components.llm.usage import TracksUsage, Usage
+from distil.latency import LatencySketch
 from distil.pipeline.cli import run_cli
 from distil.pipeline.usage import collect_usage, reset_usage
 
@@ -35,6 +37,10 @@ class _Wrapper:
         return doc
 
 
+def usage_model(nlp: Language) -> _Model:
+    return cast(_Wrapper, nlp.get_pipe("ner"))._model
+
+
 def test_collect_usage_finds_the_wrapped_model() -> None:
     if not Language.has_factory("test_usage_wrapper"):
         Language.factory("test_usage_wrapper", func=lambda nlp, name: _Wrapper())
@@ -50,7 +56,9 @@ def test_collect_usage_finds_the_wrapped_model() -> None:
     assert figures["requests"] == 2 and figures["prompt_tokens"] == 2000 and figures["completion_tokens"] == 1000
     assert figures["cost"] == 2000 * 0.5 / 1000 + 1000 * 1.0 / 1000
     assert figures["latency_p95_ms"] == 200.0 and figures["failures"] == {"invalid_json": 2}
-    assert "latencies" not in figures, "raw latency lists stay out of reports"
+    assert "latencies" not in figures and "latency_sketch" not in figures, "latency data stays out of reports"
+    sketch = usage_model(nlp).usage.snapshot()["latency_sketch"]
+    assert LatencySketch.from_dict(sketch).count == 2, "snapshots carry the mergeable sketch"
     reset_usage(nlp)
     assert collect_usage(nlp)["ner"]["requests"] == 0
 

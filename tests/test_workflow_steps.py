@@ -11,7 +11,7 @@ from spacy.language import Language
 
 from distil.annotations import EntityPrediction, write_entities
 from distil.corpus import write_docs
-from distil.pipeline.annotate import annotate, rebuild_shards, text_key
+from distil.pipeline.annotate import annotate, text_key
 from distil.pipeline.io.convert import convert
 from distil.pipeline.io.texts import read_texts
 from distil.pipeline.review import load_records, simulate_review
@@ -49,7 +49,7 @@ def test_annotate_limit_counts_usable_inputs(tmp_path: Path, nlp: Language) -> N
 def test_simulated_review_replaces_least_confident_with_gold(tmp_path: Path, nlp: Language) -> None:
     gold = _gold(nlp)
     teacher = tmp_path / "teacher"
-    (teacher / "docs").mkdir(parents=True)
+    teacher.mkdir(parents=True)
     records: list[dict[str, Any]] = [
         {"text": "Apple hired Tim.", "entities": [{"start": 12, "end": 15, "label": "ORG", "text": "Tim", "score": 0.9}]},
         {"text": "Google bought Fitbit.",
@@ -62,7 +62,6 @@ def test_simulated_review_replaces_least_confident_with_gold(tmp_path: Path, nlp
         for r in records
     ]
     (teacher / "records.jsonl").write_text("".join(lines))
-    rebuild_shards(teacher, nlp)
     summary = simulate_review(teacher, gold, 0.34, tmp_path / "reviewed", nlp)
     assert summary["replaced_by_gold"] == 1
     out = load_records(tmp_path / "reviewed")

@@ -1,50 +1,96 @@
-"""Annotate a corpus with a pipeline, resumably: killed at any moment, a rerun finishes the job exactly once.
+"""Annotate a corpus into an annotation store, resumably and exactly once, on any engine.
 
-The output directory holds:
-
-- ``records.jsonl``: one record per distinct input text, appended batch by
-  batch with a single write + fsync. It is the source of truth: a rerun reads
-  it, drops a torn last line, and skips every text already there.
-- ``docs/shard-<start>-<end>.spacy``: DocBin shards of records ``start..end``,
-  written atomically (temp file + rename) after their records. On resume,
-  shards that go past the records are deleted and records not covered by a
-  shard are re-sharded from the records, so every document is in exactly one
-  shard.
-- ``report.json``: the run report (docs, skips, duplicates, failures by kind,
-  usage from components that report it).
+The driver (:func:`annotate`) reads the input, skips what the store already
+holds, hands blocks of documents to an engine and appends each finished block
+to the store (:mod:`distil.pipeline.store`): killed at any moment, a rerun
+finishes the job with every distinct input text in the store once. The
+engine decides where documents are annotated: :class:`LocalEngine` runs the
+pipeline in this process (the default); ``distil.engines.ray.RayEngine``
+spreads blocks over pipeline replicas on a Ray cluster. Only the driver
+writes, so exactly-once does not depend on the engine: a block an engine
+loses (a replica killed) is redone by the engine, a block it returns twice
+is stored once (the store keys records by their text).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Protocol
 
 from spacy.language import Language
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import Doc
 
-from ..annotations import Failure, record_failure
-from ..corpus import RECORDS
-from ..records import META_KEY, DocRecord, dumps, from_record, to_record
+from ..annotations import SYSTEMIC_FAILURE_KINDS, Failure, record_failure
+from ..corpus import text_key
+from ..records import META_KEY, DocRecord, to_record
 from .batch import DocError, process
 from .io.texts import InputItem, Skip, TextItem
+from .store import AnnotationStore, StoreError
+from .usage import collect_usage
 
-SHARDS = "docs"
-REPORT = "report.json"
-_SHARD = re.compile(r"shard-(\d+)-(\d+)\.spacy$")
+# The item of a block: the key of the text (its identity in the store) and the input item.
+Block = list[tuple[str, TextItem]]
+__all__ = ["ABORT_AFTER", "AnnotateReport", "AnnotationAborted", "Block", "Engine", "LocalEngine", "annotate",
+           "annotate_block", "read_records", "text_key"]
+# Consecutive documents failing with a systemic error (a wrong key, a wrong model name) that stop a run.
+ABORT_AFTER = 5
 
 
-def text_key(text: str) -> str:
-    """The identity of an input text: duplicates share it and are annotated once."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+class AnnotationAborted(StoreError):
+    """The run stopped on a systemic error; the documents finished before it are in the store."""
+
+
+class Engine(Protocol):
+    """Where the documents of a run are annotated: blocks in, records out (in any order)."""
+
+    def run(self, blocks: Iterator[Block]) -> Iterator[tuple[Block, list[DocRecord]]]:
+        """Annotate every block ``blocks`` yields and yield it back with its records, one per item.
+
+        An engine pulls blocks lazily (only a bounded number in flight), so a
+        corpus of any size streams through, and may yield them in another
+        order than it took them.
+        """
+        ...
+
+    def usage(self) -> dict[str, Any]:
+        """The usage figures of the pipeline(s), per component (as :func:`collect_usage` returns them)."""
+        ...
+
+
+def annotate_block(nlp: Language, block: Block) -> list[DocRecord]:
+    """The records of one block: each input run through ``nlp`` (or a recorded failure), its key in meta.
+
+    This is the whole of the per-document work, shared by every engine: a
+    document the pipeline cannot process becomes a record with a
+    ``pipeline_error`` failure, so a bad document never costs its block.
+    """
+    records = []
+    for (key, item), result in process(nlp, block, lambda pair: pair[1].pipeline_input(), batch_size=len(block) or 1):
+        doc = result if isinstance(result, Doc) else _failed_doc(nlp, item.text, result)
+        doc.user_data[META_KEY] = {**item.meta, "key": key, "source": item.source, "line": item.line}
+        records.append(to_record(doc))
+    return records
+
+
+class LocalEngine:
+    """The default engine: the pipeline in this process, one block at a time."""
+
+    def __init__(self, nlp: Language) -> None:
+        self.nlp = nlp
+
+    def run(self, blocks: Iterator[Block]) -> Iterator[tuple[Block, list[DocRecord]]]:
+        """Annotate each block in turn with :func:`annotate_block`."""
+        for block in blocks:
+            yield block, annotate_block(self.nlp, block)
+
+    def usage(self) -> dict[str, Any]:
+        """The usage figures of the in-process pipeline."""
+        return collect_usage(self.nlp)
 
 
 @dataclass
@@ -53,6 +99,7 @@ class AnnotateReport:
 
     written: int = 0
     resumed: int = 0
+    retried: int = 0
     duplicates: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     skip_examples: dict[str, str] = field(default_factory=dict)
@@ -60,6 +107,10 @@ class AnnotateReport:
     seconds: float = 0.0
     words: int = 0
     usage: dict[str, Any] = field(default_factory=dict)
+    state: str = "running"
+    job: str = ""
+    engine: str = "local"
+    stored: int = 0
 
     @property
     def docs_per_second(self) -> float:
@@ -69,8 +120,14 @@ class AnnotateReport:
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form, as written to ``report.json``."""
         return {
+            "state": self.state,
+            "job": self.job,
+            "engine": self.engine,
+            "updated": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "stored": self.stored,
             "written": self.written,
             "resumed": self.resumed,
+            "retried": self.retried,
             "duplicates": self.duplicates,
             "skipped": dict(self.skipped),
             "skip_examples": self.skip_examples,
@@ -82,65 +139,16 @@ class AnnotateReport:
         }
 
 
-def _recover_records(path: Path) -> list[str]:
-    """Keys of the complete records in ``records.jsonl``, truncating a torn last line."""
-    if not path.exists():
-        return []
-    data = path.read_bytes()
-    end = data.rfind(b"\n") + 1
-    if end < len(data):
-        # A kill during the append left half a line: cut it, that doc is redone.
-        with path.open("r+b") as handle:
-            handle.truncate(end)
-    keys = []
-    for number, line in enumerate(data[:end].splitlines(), start=1):
-        try:
-            keys.append(json.loads(line)["meta"]["key"])
-        except (ValueError, KeyError, TypeError) as err:
-            raise ValueError(f"{path}:{number}: not a record written by distil annotate ({err})") from err
-    return keys
-
-
-def _shards(directory: Path) -> list[tuple[int, int, Path]]:
-    out = []
-    for path in directory.glob("shard-*.spacy"):
-        match = _SHARD.search(path.name)
-        if match:
-            out.append((int(match.group(1)), int(match.group(2)), path))
-    return sorted(out)
-
-
-def _write_shard(directory: Path, start: int, docs: list[Doc]) -> None:
-    if not docs:
-        return
-    doc_bin = DocBin(store_user_data=True)
-    for doc in docs:
-        doc_bin.add(doc)
-    final = directory / f"shard-{start:08d}-{start + len(docs):08d}.spacy"
-    tmp = final.with_suffix(".tmp")
-    tmp.write_bytes(doc_bin.to_bytes())
-    os.replace(tmp, final)
-
-
-def _repair_shards(directory: Path, records_path: Path, n_records: int, nlp: Language) -> None:
-    """Make the shards cover records ``0..n_records`` exactly once."""
-    directory.mkdir(parents=True, exist_ok=True)
-    for leftover in directory.glob("*.tmp"):
-        leftover.unlink()
-    covered = 0
-    for start, end, path in _shards(directory):
-        if start != covered or end > n_records:
-            path.unlink()  # out of sync with the records (killed between the two writes)
-            continue
-        covered = end
-    if covered < n_records:
-        with records_path.open("rb") as handle:
-            lines = handle.read().splitlines()[covered:n_records]
-        _write_shard(directory, covered, [from_record(json.loads(line), nlp) for line in lines])
+def _systemic(record: DocRecord) -> Optional[str]:
+    """The reason of a systemic failure of ``record`` (wrong key, wrong model), or None."""
+    for failure in record.meta.get("failures", []):
+        if failure.get("kind") in SYSTEMIC_FAILURE_KINDS:
+            return str(failure.get("reason", failure.get("kind")))
+    return None
 
 
 def annotate(
-    nlp: Language,
+    nlp: Optional[Language],
     items: Iterable[InputItem],
     output: Path,
     *,
@@ -148,78 +156,118 @@ def annotate(
     on_batch: Optional[Callable[[AnnotateReport], None]] = None,
     usage: Optional[Callable[[], dict[str, Any]]] = None,
     limit: Optional[int] = None,
+    engine: Optional[Engine] = None,
+    fingerprint: Optional[Mapping[str, Any]] = None,
+    new_job: bool = False,
+    retry_failed: bool = False,
+    abort_after: int = ABORT_AFTER,
 ) -> AnnotateReport:
-    """Annotate ``items`` into ``output``, resuming a previous run in the same directory.
+    """Annotate ``items`` into the store at ``output``, resuming a previous run of the same job there.
 
-    ``limit`` stops after that many usable input documents (the first N of the
-    corpus, counting those already done), so a rerun with the same limit
-    resumes the same set.
-    ``on_batch`` is called after every batch (progress display); ``usage``
-    returns the components' usage figures for the report.
+    ``engine`` runs the pipeline (default: :class:`LocalEngine` over ``nlp``).
+    ``fingerprint`` (:func:`distil.pipeline.fingerprint.pipeline_fingerprint`)
+    is checked against the store's job; a different one is an error unless
+    ``new_job``. ``retry_failed`` annotates again the documents whose stored
+    record has a failure, replacing it. ``limit`` stops after that many usable
+    input documents (the first N of the corpus, counting those already done),
+    so a rerun with the same limit resumes the same set. ``abort_after``
+    consecutive documents with a systemic failure (HTTP 401/403/404) stop the
+    run with :class:`AnnotationAborted`; those documents are not stored, so the
+    rerun after the fix does them. ``on_batch`` is called after every block
+    (progress display); ``usage`` overrides where the report's usage figures
+    come from.
     """
-    output.mkdir(parents=True, exist_ok=True)
-    records_path = output / RECORDS
-    shard_dir = output / SHARDS
-    done_keys = _recover_records(records_path)
-    _repair_shards(shard_dir, records_path, len(done_keys), nlp)
-    done = set(done_keys)
-    report = AnnotateReport()
-    n_records = len(done_keys)
+    if engine is None:
+        if nlp is None:
+            raise ValueError("annotate() needs a pipeline or an engine")
+        engine = LocalEngine(nlp)
+    usage_of = usage or engine.usage
+    report = AnnotateReport(engine=type(engine).__name__.replace("Engine", "").lower() or "local")
     started = time.perf_counter()
+    with AnnotationStore.open(output, fingerprint=fingerprint, new_job=new_job) as store:
+        report.job = store.job_id
+        redo = store.failed_keys if retry_failed else set()
 
-    def todo() -> Iterator[tuple[str, TextItem]]:
-        seen_now: set[str] = set()
-        used = 0
-        for item in items:
-            if limit is not None and used >= limit:
-                return
-            if isinstance(item, Skip):
-                reason = item.reason.split(" at byte")[0].split(" at column")[0]
-                report.skipped[reason] += 1
-                report.skip_examples.setdefault(reason, str(item))
-                continue
-            used += 1
-            key = text_key(item.text)
-            if key in seen_now:
-                report.duplicates += 1
-                continue
-            seen_now.add(key)
-            if key in done:
-                report.resumed += 1
-            else:
-                yield key, item
+        def todo() -> Iterator[tuple[str, TextItem]]:
+            seen_now: set[str] = set()
+            used = 0
+            for item in items:
+                if limit is not None and used >= limit:
+                    return
+                if isinstance(item, Skip):
+                    reason = item.reason.split(" at byte")[0].split(" at column")[0]
+                    report.skipped[reason] += 1
+                    report.skip_examples.setdefault(reason, str(item))
+                    continue
+                used += 1
+                key = text_key(item.text)
+                if key in seen_now:
+                    report.duplicates += 1
+                    continue
+                seen_now.add(key)
+                if key in redo:
+                    report.retried += 1
+                    yield key, item
+                elif key in store.done:
+                    report.resumed += 1
+                else:
+                    yield key, item
 
-    with records_path.open("ab") as sink:
-        pending = todo()
-        while True:
-            batch = list(islice(pending, batch_size))
-            if not batch:
-                break
-            docs: list[Doc] = []
-            for (key, item), result in process(nlp, batch, lambda pair: pair[1].pipeline_input(), batch_size=batch_size):
-                doc = result if isinstance(result, Doc) else _failed_doc(nlp, item.text, result)
-                meta = {**item.meta, "key": key, "source": item.source, "line": item.line}
-                doc.user_data[META_KEY] = meta
-                docs.append(doc)
-            records = [to_record(doc) for doc in docs]
-            sink.write("".join(dumps(r) + "\n" for r in records).encode("utf-8"))
-            sink.flush()
-            os.fsync(sink.fileno())
-            _write_shard(shard_dir, n_records, docs)
-            n_records += len(docs)
-            report.written += len(docs)
-            report.words += sum(len(doc) for doc in docs)
-            for record in records:
-                report.failures.update(f["kind"] for f in record.meta.get("failures", []))
+        def blocks() -> Iterator[Block]:
+            pending = todo()
+            while block := list(islice(pending, batch_size)):
+                yield block
+
+        def publish() -> None:
             report.seconds = time.perf_counter() - started
-            if usage is not None:
-                report.usage = usage()
+            report.usage = usage_of()
+            report.stored = len(store.done)
+            store.write_report(report.to_dict())
             if on_batch is not None:
                 on_batch(report)
-    report.seconds = time.perf_counter() - started
-    if usage is not None:
-        report.usage = usage()
-    (output / REPORT).write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
+
+        # Records of the current run of systemic failures, held back: stored if a success ends the run of
+        # failures (they were isolated), dropped if it reaches abort_after (the rerun after the fix does them).
+        held: list[DocRecord] = []
+
+        def store_records(records: list[DocRecord]) -> None:
+            store.append(records)
+            report.written += len(records)
+            report.words += sum(len(r.text.split()) for r in records)
+            for record in records:
+                report.failures.update(f["kind"] for f in record.meta.get("failures", []))
+
+        try:
+            for _, records in engine.run(blocks()):
+                keep: list[DocRecord] = []
+                for record in records:
+                    if _systemic(record) is None:
+                        keep += held
+                        held.clear()
+                        keep.append(record)
+                    else:
+                        held.append(record)
+                        if len(held) >= abort_after:
+                            break
+                store_records(keep)
+                publish()
+                if len(held) >= abort_after:
+                    report.state = "aborted"
+                    raise AnnotationAborted(
+                        f"stopped after {len(held)} documents in a row failed with a systemic error: "
+                        f"{_systemic(held[-1])}. Fix the configuration (the API key's environment variable, the "
+                        f"model name, the base URL) and rerun: the {len(store.done)} document(s) stored in "
+                        f"{output} are kept and not redone"
+                    )
+            store_records(held)
+            report.state = "finished"
+        except BaseException:
+            if report.state == "running":
+                report.state = "interrupted"
+            raise
+        finally:
+            store.compact()
+            publish()
     return report
 
 
@@ -233,14 +281,6 @@ def _failed_doc(nlp: Language, text: str, error: DocError[Any]) -> Doc:
 
 
 def read_records(output: Path) -> list[DocRecord]:
-    """The records of an annotation directory."""
-    with (output / RECORDS).open(encoding="utf-8") as handle:
-        return [DocRecord.model_validate_json(line) for line in handle if line.strip()]
-
-
-def rebuild_shards(output: Path, nlp: Language) -> None:
-    """Rewrite the DocBin shards of an annotation directory from its records (after they were edited)."""
-    shard_dir = output / SHARDS
-    for _, _, path in _shards(shard_dir):
-        path.unlink()
-    _repair_shards(shard_dir, output / RECORDS, len(_recover_records(output / RECORDS)), nlp)
+    """The records of an annotation directory (one per input text)."""
+    store = AnnotationStore(output)
+    return list(store.records())

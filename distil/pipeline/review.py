@@ -26,6 +26,7 @@ from spacy.tokens import Doc
 from spacy.util import registry
 
 from ..confidence import document_confidence, is_multi_label
+from ..corpus import RECORDS, CorpusError, read_annotation_records
 from ..errors import DistilError
 from ..records import EMPTY_SCORES_META, DocRecord, dumps, from_record, to_record
 from ..schemas import NERSchema, RELSchema, TextCatSchema
@@ -33,10 +34,11 @@ from ..scoring.categories import score_categories
 from ..scoring.entities import score_entities
 from ..scoring.relations import score_relations
 from ..textfile import InputError, check_json_lines, empty_message, json_array_message, numbered_lines, read_text
-from .annotate import RECORDS, SHARDS, rebuild_shards, text_key
+from .annotate import text_key
 from .config import read_config
 from .io.labelstudio import chosen_categories, labeling_config, labelstudio_to_doc, latest_annotation, to_labelstudio
 from .io.prodigy import task_to_doc, to_prodigy
+from .store import AnnotationStore
 from .tasks import pipeline_tasks
 
 ReviewFormat = Literal["prodigy", "labelstudio"]
@@ -61,6 +63,11 @@ def load_records(annotations: Path) -> list[DocRecord]:
     path = records_path(annotations)
     if not path.exists():
         raise ReviewError(f"no annotations at {path}: give a `distil annotate` output directory or a records .jsonl")
+    if annotations.is_dir():
+        try:
+            return list(read_annotation_records(annotations))
+        except CorpusError as err:
+            raise ReviewError(str(err)) from None
     records = []
     with path.open("rb") as handle:
         for number, raw in numbered_lines(handle):
@@ -516,7 +523,7 @@ def import_review(
         records[i] = new
         report.reviewed += 1
     report.agreement = agreement(pairs)
-    _write_records(annotations, [r for r, k in zip(records, keep, strict=True) if k], nlp)
+    _write_records(annotations, [r for r, k in zip(records, keep, strict=True) if k])
     return report
 
 
@@ -548,13 +555,15 @@ def agreement(pairs: list[tuple[Doc, Doc]]) -> dict[str, Any]:
 
 
 
-def _write_records(annotations: Path, records: list[DocRecord], nlp: Language) -> None:
-    path = records_path(annotations)
-    tmp = path.with_suffix(".jsonl.tmp")
+def _write_records(annotations: Path, records: list[DocRecord]) -> None:
+    """Replace the records of an annotation directory (under its lock) or of a records file, atomically."""
+    if annotations.is_dir():
+        with AnnotationStore.open(annotations, command="distil review") as store:
+            store.rewrite(records)
+        return
+    tmp = annotations.with_suffix(".jsonl.tmp")
     tmp.write_text("".join(dumps(r) + "\n" for r in records), encoding="utf-8")
-    os.replace(tmp, path)
-    if annotations.is_dir() and (annotations / SHARDS).exists():
-        rebuild_shards(annotations, nlp)
+    os.replace(tmp, annotations)
 
 
 def simulate_review(
@@ -605,9 +614,7 @@ def simulate_review(
         records[i] = new
         replaced += 1
     output.mkdir(parents=True, exist_ok=True)
-    (output / SHARDS).mkdir(exist_ok=True)
-    (output / RECORDS).write_text("", encoding="utf-8")
-    _write_records(output, records, nlp)
+    _write_records(output, records)
     summary = {"documents": len(records), "fraction": fraction, "replaced_by_gold": replaced, "order": order, "seed": seed,
                "note": "simulated review: gold annotations stand in for a person's corrections"}
     (output / "review.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")

@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...latency import percentile
+from ...latency import LatencySketch
 
 
 @dataclass
@@ -15,7 +15,10 @@ class Usage:
     """Counters of one model instance, safe to update from worker threads.
 
     ``price_per_1k_prompt`` / ``price_per_1k_completion`` turn token counts
-    into :attr:`cost` (0 for local models).
+    into :attr:`cost` (0 for local models). Request latencies go into a
+    :class:`~distil.latency.LatencySketch`, not a list: a long annotation run
+    snapshots its usage after every batch, and a list would grow with the run
+    and be sorted again each time.
     """
 
     price_per_1k_prompt: float = 0.0
@@ -27,7 +30,7 @@ class Usage:
     cache_misses: int = 0
     retries: int = 0
     reasks: int = 0
-    latencies: list[float] = field(default_factory=list)
+    latency_sketch: LatencySketch = field(default_factory=LatencySketch)
     failures: Counter[str] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -37,7 +40,7 @@ class Usage:
             self.requests += 1
             self.prompt_tokens += prompt_tokens
             self.completion_tokens += completion_tokens
-            self.latencies.append(latency)
+            self.latency_sketch.add(latency)
 
     def add(self, counter: str, n: int = 1) -> None:
         """Increment ``cache_hits``, ``cache_misses``, ``retries`` or ``reasks``."""
@@ -57,7 +60,13 @@ class Usage:
         ) / 1000.0
 
     def snapshot(self) -> dict[str, Any]:
-        """A JSON-serialisable copy of the counters, with latency p50/p95 in seconds."""
+        """A JSON-serialisable copy of the counters, with latency p50/p95 in seconds.
+
+        ``latency_sketch`` is the latency sketch's :meth:`~distil.latency.LatencySketch.to_dict`,
+        so that the latencies of several processes (replicas of a cluster)
+        can be merged into one set of percentiles; its size is bounded
+        whatever the number of requests.
+        """
         with self._lock:
             return {
                 "requests": self.requests,
@@ -68,16 +77,16 @@ class Usage:
                 "retries": self.retries,
                 "reasks": self.reasks,
                 "failures": dict(self.failures),
-                "latency_p50": percentile(self.latencies, 50),
-                "latency_p95": percentile(self.latencies, 95),
-                "latencies": list(self.latencies),
+                "latency_p50": self.latency_sketch.quantile(50),
+                "latency_p95": self.latency_sketch.quantile(95),
+                "latency_sketch": self.latency_sketch.to_dict(),
                 "cost": self.cost,
             }
 
     def report(self) -> dict[str, Any]:
-        """The figures a run report prints: counters, cost, latency p50/p95 in ms (no raw latencies)."""
+        """The figures a run report prints: counters, cost, latency p50/p95 in ms (no latency sketch)."""
         data = self.snapshot()
-        data.pop("latencies")
+        data.pop("latency_sketch")
         data["latency_p50_ms"] = round(1000 * data.pop("latency_p50"), 1)
         data["latency_p95_ms"] = round(1000 * data.pop("latency_p95"), 1)
         if not data["failures"]:
@@ -89,7 +98,7 @@ class Usage:
         with self._lock:
             self.requests = self.prompt_tokens = self.completion_tokens = 0
             self.cache_hits = self.cache_misses = self.retries = self.reasks = 0
-            self.latencies = []
+            self.latency_sketch = LatencySketch()
             self.failures = Counter()
 
 

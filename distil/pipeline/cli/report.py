@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import typer
@@ -12,7 +13,12 @@ from ..usage import collect_usage
 
 def print_usage_report(nlp: Language) -> None:
     """Print the usage of every reporting component to stderr (nothing if none report)."""
-    for name, figures in collect_usage(nlp).items():
+    print_usage_table(collect_usage(nlp))
+
+
+def print_usage_table(usage: Mapping[str, Mapping[str, Any]]) -> None:
+    """Print usage figures per component (:func:`collect_usage`'s shape, or an engine's merged one) to stderr."""
+    for name, figures in usage.items():
         parts = ", ".join(f"{key}={_fmt(value)}" for key, value in figures.items())
         typer.echo(f"  [{name}] {parts}", err=True)
 

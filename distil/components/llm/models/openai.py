@@ -230,6 +230,32 @@ class OpenAIModel(TracksUsage, UsesResponseCache):
             delay = min(self.settings.backoff_max, self.settings.backoff * (2**attempt)) * random.uniform(0.5, 1.5)
         time.sleep(delay)
 
+    def _client_error(self, status: int, text: str) -> tuple[str, str]:
+        """The failure kind and reason of a 4xx answer that retrying cannot fix.
+
+        401/403 (``auth_error``) and 404 (``model_not_found``) say the
+        configuration is wrong, not the document, and they would repeat on
+        every request: they get kinds of their own
+        (:data:`distil.annotations.SYSTEMIC_FAILURE_KINDS`) and a reason that
+        says what to fix. The reason names the key's environment variable,
+        never the key, and is redacted in case the server echoes it.
+        """
+        where = f"HTTP {status} from {self.base_url}"
+        if status in (401, 403):
+            variable = self.settings.api_key_env
+            if variable:
+                hint = f"the API key in the environment variable {variable} (api_key_env) may be wrong or lack access"
+            else:
+                hint = "no API key was sent: set api_key_env to the environment variable that holds one"
+            kind, reason = "auth_error", f"{where} for model {self.settings.model!r}: {hint}"
+        elif status == 404:
+            kind, reason = "model_not_found", (
+                f"{where}: the model name {self.settings.model!r} or the base_url {self.base_url!r} may be wrong"
+            )
+        else:
+            return "http_error", self._redact(f"{where}: {text}")
+        return kind, self._redact(f"{reason} (the server said: {text})")
+
     def send(self, request: LLMRequest) -> Completion:
         """POST one request, retrying transient failures; raises :class:`TransportError` when they persist."""
         body = self._body(request)
@@ -260,7 +286,7 @@ class OpenAIModel(TracksUsage, UsesResponseCache):
                 continue
             if status >= 400:
                 text = payload[:300].decode("utf-8", "replace")
-                raise TransportError("http_error", self._redact(f"HTTP {status} from {self.base_url}: {text}"))
+                raise TransportError(*self._client_error(status, text))
             try:
                 data = json.loads(payload)
                 content = data["choices"][0]["message"]["content"]

@@ -16,9 +16,12 @@ an answer given with other examples.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterable, Optional, Tuple, Union  # noqa: UP035 - spacy-llm inspects typing generics
 
 import jinja2
@@ -223,6 +226,22 @@ class DistilLLMTask:
     def distil_reset_usage(self) -> None:
         """Zero this task's counters."""
         self.stats.reset()
+
+    def distil_fingerprint(self) -> dict[str, Any]:
+        """The prompt template's file and text hash, and a hash of the few-shot examples (static or the pool).
+
+        The config names a template and an example file; their contents can
+        change under the same names (an edited template, a regenerated pool),
+        and either changes the answers (distil.protocols.Fingerprinted).
+        """
+        filename = self._template.filename or ""
+        source = Path(filename).read_bytes() if filename and Path(filename).is_file() else filename.encode()
+        examples = json.dumps([self._examples, self._pool], sort_keys=True, default=str).encode("utf-8")
+        return {
+            "template": Path(filename).name,
+            "template_sha256": hashlib.sha256(source).hexdigest()[:16],
+            "examples_sha256": hashlib.sha256(examples).hexdigest()[:16],
+        }
 
     # --- hooks for subclasses ---------------------------------------------------
 
