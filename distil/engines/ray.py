@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import math
 import os
+import time
+from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,7 +160,7 @@ class RayEngine:
         self.config = str(Path(config).resolve()) if Path(config).exists() else str(config)
         self.overrides = dict(overrides)
         self.code = str(Path(code).resolve()) if code else None
-        self.retried_blocks = 0
+        self._retried = 0
         self._usage: dict[int, dict[str, Any]] = {}
         self._started_ray = False
         self._replicas: list[Any] = []
@@ -175,7 +177,7 @@ class RayEngine:
         ray = self._ray
         s = self.settings
         if not ray.is_initialized():
-            options: dict[str, Any] = {"logging_level": "WARNING", "log_to_driver": True}
+            options: dict[str, Any] = {"logging_level": "WARNING", "log_to_driver": False}
             if s.address is None:
                 # A local instance for this run: enough logical CPUs for the replicas asked for (fractions
                 # share a core: an LLM replica waits on the network, not on a CPU).
@@ -202,50 +204,90 @@ class RayEngine:
         return list(self._ray.get([replica.pid.remote() for replica in self._replicas]))
 
     def run(self, blocks: Iterator[Block]) -> Iterator[tuple[Block, list[DocRecord]]]:
-        """Annotate blocks on the replicas, a bounded number in flight; yield each block once, when done."""
+        """Annotate blocks on the replicas, a bounded number in flight; yield each block once, when done.
+
+        A replica that fails a call is taken out of rotation and probed until
+        Ray has restarted it; its blocks go to the others meanwhile (or wait
+        for it, if it was the only one). Every call lost with its replica
+        counts one attempt of its block.
+        """
         ray = self._ray
+        unavailable = ray.exceptions.ActorUnavailableError
         lost = (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError, ray.exceptions.ObjectLostError,
                 ray.exceptions.NodeDiedError, ray.exceptions.OwnerDiedError)
+        n = len(self._replicas)
         in_flight: dict[Any, tuple[Block, int, int]] = {}
-        load = [0] * len(self._replicas)
-
-        def submit(block: Block, attempt: int) -> None:
-            index = min(range(len(load)), key=load.__getitem__)
-            payload = [(key, _payload(item)) for key, item in block]
-            in_flight[self._replicas[index].annotate.remote(payload)] = (block, index, attempt)
-            load[index] += 1
-
+        probes: dict[Any, int] = {}
+        down: set[int] = set()
+        load = [0] * n
+        waiting: deque[tuple[Block, int]] = deque()  # blocks to send again, before new ones
         source = iter(blocks)
         exhausted = False
 
-        def refill() -> None:
-            nonlocal exhausted
-            while not exhausted and len(in_flight) < len(self._replicas) * self.settings.blocks_per_replica:
-                block = next(source, None)
-                if block is None:
-                    exhausted = True
-                    return
-                submit(block, 1)
+        def take_down(index: int) -> None:
+            if index not in down:
+                down.add(index)
+                probes[self._replicas[index].pid.remote()] = index
 
-        refill()
-        while in_flight:
-            ready, _ = ray.wait(list(in_flight), num_returns=1)
-            block, index, attempt = in_flight.pop(ready[0])
+        def dispatch() -> None:
+            nonlocal exhausted
+            while True:
+                up = [i for i in range(n) if i not in down]
+                if not up or len(in_flight) >= len(up) * self.settings.blocks_per_replica:
+                    return
+                if waiting:
+                    block, attempt = waiting.popleft()
+                elif exhausted:
+                    return
+                else:
+                    next_block = next(source, None)
+                    if next_block is None:
+                        exhausted = True
+                        return
+                    block, attempt = next_block, 1
+                index = min(up, key=load.__getitem__)
+                payload = [(key, _payload(item)) for key, item in block]
+                in_flight[self._replicas[index].annotate.remote(payload)] = (block, index, attempt)
+                load[index] += 1
+
+        dispatch()
+        while in_flight or waiting or probes:
+            ready = ray.wait([*in_flight, *probes], num_returns=1)[0][0]
+            if ready in probes:
+                index = probes.pop(ready)
+                try:
+                    ray.get(ready)
+                    down.discard(index)
+                except (unavailable, *lost):
+                    time.sleep(0.5)  # still restarting (reloading its pipeline): ask again shortly
+                    probes[self._replicas[index].pid.remote()] = index
+                dispatch()
+                continue
+            block, index, attempt = in_flight.pop(ready)
             load[index] -= 1
             try:
-                records, usage = ray.get(ready[0])
-            except lost as err:
+                records, usage = ray.get(ready)
+            except (unavailable, *lost) as err:
+                # Ray cannot say whether the call ran before its worker died: the block is done again, and
+                # stored once (the driver stores only answers it received, keyed by text).
                 if attempt >= self.settings.block_attempts:
                     raise RayEngineError(
                         f"a block of {len(block)} document(s) was lost {attempt} times (last: {type(err).__name__}); "
                         "the blocks stored before it are kept, rerun to resume"
                     ) from None
-                self.retried_blocks += 1
-                submit(block, attempt + 1)
+                self._retried += 1
+                waiting.appendleft((block, attempt + 1))
+                take_down(index)
+                dispatch()
                 continue
             self._usage[index] = usage
-            refill()
+            dispatch()
             yield block, [DocRecord.model_validate(record) for record in records]
+
+    @property
+    def retried_blocks(self) -> int:
+        """Blocks sent again because the replica annotating them was lost."""
+        return self._retried
 
     def usage(self) -> dict[str, Any]:
         """The replicas' usage merged (:func:`merge_usage`), from their latest answers."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -61,6 +62,11 @@ class Engine(Protocol):
         """The usage figures of the pipeline(s), per component (as :func:`collect_usage` returns them)."""
         ...
 
+    @property
+    def retried_blocks(self) -> int:
+        """Blocks sent again because the worker annotating them was lost (0 for the local engine)."""
+        ...
+
 
 def annotate_block(nlp: Language, block: Block) -> list[DocRecord]:
     """The records of one block: each input run through ``nlp`` (or a recorded failure), its key in meta.
@@ -92,6 +98,11 @@ class LocalEngine:
         """The usage figures of the in-process pipeline."""
         return collect_usage(self.nlp)
 
+    @property
+    def retried_blocks(self) -> int:
+        """Always 0: a block that fails here fails document by document, as recorded failures."""
+        return 0
+
 
 @dataclass
 class AnnotateReport:
@@ -111,6 +122,7 @@ class AnnotateReport:
     job: str = ""
     engine: str = "local"
     stored: int = 0
+    retried_blocks: int = 0
 
     @property
     def docs_per_second(self) -> float:
@@ -123,6 +135,7 @@ class AnnotateReport:
             "state": self.state,
             "job": self.job,
             "engine": self.engine,
+            "retried_blocks": self.retried_blocks,
             "updated": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "stored": self.stored,
             "written": self.written,
@@ -157,6 +170,7 @@ def annotate(
     usage: Optional[Callable[[], dict[str, Any]]] = None,
     limit: Optional[int] = None,
     engine: Optional[Engine] = None,
+    start_engine: Optional[Callable[[], AbstractContextManager[Engine]]] = None,
     fingerprint: Optional[Mapping[str, Any]] = None,
     new_job: bool = False,
     retry_failed: bool = False,
@@ -164,7 +178,9 @@ def annotate(
 ) -> AnnotateReport:
     """Annotate ``items`` into the store at ``output``, resuming a previous run of the same job there.
 
-    ``engine`` runs the pipeline (default: :class:`LocalEngine` over ``nlp``).
+    ``engine`` runs the pipeline (default: :class:`LocalEngine` over ``nlp``);
+    ``start_engine`` instead starts one once the store is open and checked, so
+    a locked directory or a changed job fails before a cluster is started.
     ``fingerprint`` (:func:`distil.pipeline.fingerprint.pipeline_fingerprint`)
     is checked against the store's job; a different one is an error unless
     ``new_job``. ``retry_failed`` annotates again the documents whose stored
@@ -177,97 +193,112 @@ def annotate(
     (progress display); ``usage`` overrides where the report's usage figures
     come from.
     """
-    if engine is None:
+    if engine is None and start_engine is None:
         if nlp is None:
             raise ValueError("annotate() needs a pipeline or an engine")
         engine = LocalEngine(nlp)
+    with ExitStack() as stack:
+        store = stack.enter_context(AnnotationStore.open(output, fingerprint=fingerprint, new_job=new_job))
+        if engine is None:
+            assert start_engine is not None
+            engine = stack.enter_context(start_engine())
+        return _run(engine, store, items, output, batch_size=batch_size, on_batch=on_batch, usage=usage,
+                    limit=limit, retry_failed=retry_failed, abort_after=abort_after)
+
+
+def _run(
+    engine: Engine, store: AnnotationStore, items: Iterable[InputItem], output: Path, *, batch_size: int,
+    on_batch: Optional[Callable[[AnnotateReport], None]], usage: Optional[Callable[[], dict[str, Any]]],
+    limit: Optional[int], retry_failed: bool, abort_after: int,
+) -> AnnotateReport:
+    """The driver loop of :func:`annotate` over an open store and a started engine."""
     usage_of = usage or engine.usage
     report = AnnotateReport(engine=type(engine).__name__.replace("Engine", "").lower() or "local")
     started = time.perf_counter()
-    with AnnotationStore.open(output, fingerprint=fingerprint, new_job=new_job) as store:
-        report.job = store.job_id
-        redo = store.failed_keys if retry_failed else set()
+    report.job = store.job_id
+    redo = store.failed_keys if retry_failed else set()
 
-        def todo() -> Iterator[tuple[str, TextItem]]:
-            seen_now: set[str] = set()
-            used = 0
-            for item in items:
-                if limit is not None and used >= limit:
-                    return
-                if isinstance(item, Skip):
-                    reason = item.reason.split(" at byte")[0].split(" at column")[0]
-                    report.skipped[reason] += 1
-                    report.skip_examples.setdefault(reason, str(item))
-                    continue
-                used += 1
-                key = text_key(item.text)
-                if key in seen_now:
-                    report.duplicates += 1
-                    continue
-                seen_now.add(key)
-                if key in redo:
-                    report.retried += 1
-                    yield key, item
-                elif key in store.done:
-                    report.resumed += 1
-                else:
-                    yield key, item
+    def todo() -> Iterator[tuple[str, TextItem]]:
+        seen_now: set[str] = set()
+        used = 0
+        for item in items:
+            if limit is not None and used >= limit:
+                return
+            if isinstance(item, Skip):
+                reason = item.reason.split(" at byte")[0].split(" at column")[0]
+                report.skipped[reason] += 1
+                report.skip_examples.setdefault(reason, str(item))
+                continue
+            used += 1
+            key = text_key(item.text)
+            if key in seen_now:
+                report.duplicates += 1
+                continue
+            seen_now.add(key)
+            if key in redo:
+                report.retried += 1
+                yield key, item
+            elif key in store.done:
+                report.resumed += 1
+            else:
+                yield key, item
 
-        def blocks() -> Iterator[Block]:
-            pending = todo()
-            while block := list(islice(pending, batch_size)):
-                yield block
+    def blocks() -> Iterator[Block]:
+        pending = todo()
+        while block := list(islice(pending, batch_size)):
+            yield block
 
-        def publish() -> None:
-            report.seconds = time.perf_counter() - started
-            report.usage = usage_of()
-            report.stored = len(store.done)
-            store.write_report(report.to_dict())
-            if on_batch is not None:
-                on_batch(report)
+    def publish() -> None:
+        report.seconds = time.perf_counter() - started
+        report.usage = usage_of()
+        report.stored = len(store.done)
+        report.retried_blocks = engine.retried_blocks
+        store.write_report(report.to_dict())
+        if on_batch is not None:
+            on_batch(report)
 
-        # Records of the current run of systemic failures, held back: stored if a success ends the run of
-        # failures (they were isolated), dropped if it reaches abort_after (the rerun after the fix does them).
-        held: list[DocRecord] = []
+    # Records of the current run of systemic failures, held back: stored if a success ends the run of
+    # failures (they were isolated), dropped if it reaches abort_after (the rerun after the fix does them).
+    held: list[DocRecord] = []
 
-        def store_records(records: list[DocRecord]) -> None:
-            store.append(records)
-            report.written += len(records)
-            report.words += sum(len(r.text.split()) for r in records)
+    def store_records(records: list[DocRecord]) -> None:
+        store.append(records)
+        report.written += len(records)
+        report.words += sum(len(r.text.split()) for r in records)
+        for record in records:
+            report.failures.update(f["kind"] for f in record.meta.get("failures", []))
+
+    try:
+        for _, records in engine.run(blocks()):
+            keep: list[DocRecord] = []
             for record in records:
-                report.failures.update(f["kind"] for f in record.meta.get("failures", []))
-
-        try:
-            for _, records in engine.run(blocks()):
-                keep: list[DocRecord] = []
-                for record in records:
-                    if _systemic(record) is None:
-                        keep += held
-                        held.clear()
-                        keep.append(record)
-                    else:
-                        held.append(record)
-                        if len(held) >= abort_after:
-                            break
-                store_records(keep)
-                publish()
-                if len(held) >= abort_after:
-                    report.state = "aborted"
-                    raise AnnotationAborted(
-                        f"stopped after {len(held)} documents in a row failed with a systemic error: "
-                        f"{_systemic(held[-1])}. Fix the configuration (the API key's environment variable, the "
-                        f"model name, the base URL) and rerun: the {len(store.done)} document(s) stored in "
-                        f"{output} are kept and not redone"
-                    )
-            store_records(held)
-            report.state = "finished"
-        except BaseException:
-            if report.state == "running":
-                report.state = "interrupted"
-            raise
-        finally:
-            store.compact()
+                if _systemic(record) is None:
+                    keep += held
+                    held.clear()
+                    keep.append(record)
+                else:
+                    held.append(record)
+                    if len(held) >= abort_after:
+                        break
+            store_records(keep)
             publish()
+            if len(held) >= abort_after:
+                report.state = "aborted"
+                raise AnnotationAborted(
+                    f"stopped after {len(held)} documents in a row failed with a systemic error: "
+                    f"{_systemic(held[-1])}. Fix the configuration (the API key's environment variable, the "
+                    f"model name, the base URL) and rerun: the {len(store.done)} document(s) stored in "
+                    f"{output} are kept and not redone"
+                )
+        store_records(held)
+        report.state = "finished"
+    except BaseException:
+        if report.state == "running":
+            report.state = "interrupted"
+        raise
+    finally:
+        store.compact()
+        publish()
     return report
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -88,22 +90,25 @@ def annotate_command(
         bar.set_postfix(postfix, refresh=False)
         bar.refresh()
 
-    report: Optional[AnnotateReport] = None
-    try:
+    @contextmanager
+    def start() -> Iterator[Engine]:
         with open_engine(options, nlp, config, overrides, code) as runner:
-            report = annotate(
-                nlp, items, output, batch_size=batch_size, on_batch=on_batch, limit=limit, engine=runner,
-                fingerprint=fingerprint, new_job=new_job, retry_failed=retry_failed, abort_after=abort_after,
-            )
-            _print_summary(report, input_file, output, runner)
+            yield runner
+
+    try:
+        report = annotate(
+            nlp, items, output, batch_size=batch_size, on_batch=on_batch, limit=limit, start_engine=start,
+            fingerprint=fingerprint, new_job=new_job, retry_failed=retry_failed, abort_after=abort_after,
+        )
     except (DistilError, ValueError, FileNotFoundError) as err:
         kept = "" if "are kept" in str(err) else f" (documents annotated before it are kept in {output}; rerun to resume)"
         raise fail(f"{err}{kept}") from None
     finally:
         bar.close()
+    _print_summary(report, input_file, output)
 
 
-def _print_summary(report: AnnotateReport, input_file: str, output: Path, runner: Engine) -> None:
+def _print_summary(report: AnnotateReport, input_file: str, output: Path) -> None:
     typer.echo(
         f"distil annotate: {report.written} new document(s) in {report.seconds:.1f}s "
         f"({report.docs_per_second:.2f} docs/s), {report.resumed} already done, "
@@ -116,7 +121,9 @@ def _print_summary(report: AnnotateReport, input_file: str, output: Path, runner
         typer.echo(f"  retried {report.retried} failed document(s)", err=True)
     if report.failures:
         typer.echo("  failures: " + ", ".join(f"{k}={v}" for k, v in report.failures.most_common()), err=True)
-    print_usage_table(runner.usage())
+    if report.retried_blocks:
+        typer.echo(f"  {report.retried_blocks} block(s) sent again after a replica was lost", err=True)
+    print_usage_table(report.usage)
     typer.echo(f"  output: {output} ({report.stored} record(s); report.json, job.json)", err=True)
     if report.written == 0 and report.resumed == 0 and report.duplicates == 0 and report.skipped:
         # Every input line was unusable: an exit status of 0 would pass for an annotated corpus.
