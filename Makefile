@@ -25,7 +25,7 @@ $(STAMP): setup.cfg pyproject.toml tools/llama-wheel.sh
 	# llama.cpp compiles once per key (about 5 minutes on 2 cores), before the
 	# extras so that pip finds llama-cpp-python installed and never builds its own.
 	$(LLAMA_WHEEL)
-	$(PIP) install --quiet -e ".[dev,llm,train,serve]"
+	$(PIP) install --quiet -e ".[dev,llm,train,serve,ray]"
 	touch $(STAMP)
 
 # The wheel script runs every time (a no-op when the installed build matches):

@@ -15,12 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +29,7 @@ from spacy.language import Language  # noqa: E402
 from spacy_llm.models.rest.openai.model import OpenAI  # noqa: E402
 from spacy_llm.registry import registry  # noqa: E402
 
-from tests.fakeserver import FakeOpenAIServer  # noqa: E402
+from tests.fakeserver import server_process  # noqa: E402
 
 LABELS = ["person", "location", "corporation"]
 
@@ -56,26 +53,6 @@ def responder(body: dict[str, Any]) -> str:
     if "response_format" in body:
         return json.dumps({"person": ["Alice Smith"], "location": ["Paris"]})
     return "1. Alice Smith | True | PERSON | is a person\n2. Paris | True | LOCATION | is a place\n"
-
-
-def _serve(delay: float, urls: Any, stop: Any) -> None:
-    with FakeOpenAIServer(responder, delay=delay) as server:
-        urls.put(server.base_url)
-        stop.wait()
-
-
-@contextmanager
-def server_process(delay: float) -> Iterator[str]:
-    """The server in its own process, so that it does not share the client's interpreter lock."""
-    ctx = multiprocessing.get_context("spawn")
-    urls, stop = ctx.Queue(), ctx.Event()
-    proc = ctx.Process(target=_serve, args=(delay, urls, stop), daemon=True)
-    proc.start()
-    try:
-        yield urls.get(timeout=60)
-    finally:
-        stop.set()
-        proc.join(timeout=10)
 
 
 def distil_nlp(base_url: str, concurrency: int) -> Language:
@@ -112,7 +89,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("OPENAI_API_KEY", "sk-local-bench")  # spacy-llm warns without one; never sent off-host
     texts = [f"Post {i}: Alice Smith says hi from Paris." for i in range(args.docs)]
-    with server_process(args.delay) as base_url:
+    with server_process(responder, args.delay) as base_url:
         rates = {}
         for concurrency in (1, 4, 16):
             rates[concurrency] = docs_per_second(distil_nlp(base_url, concurrency), texts, "distil")

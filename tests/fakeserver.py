@@ -9,11 +9,13 @@ JSON body) so that tests can check what the client sent.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Optional
@@ -234,3 +236,26 @@ def distil_responder(body: dict[str, Any]) -> str:
         return json.dumps({"labels": props["labels"]["items"]["enum"][:1]})
     mentions = _CAPITALISED.findall(text)
     return json.dumps({next(iter(props)): mentions[:3]} if mentions and props else {})
+
+
+def _serve(responder: Callable[[dict[str, Any]], str], delay: float, urls: Any, stop: Any) -> None:
+    with FakeOpenAIServer(responder, delay=delay) as server:
+        urls.put(server.base_url)
+        stop.wait()
+
+
+@contextmanager
+def server_process(responder: Callable[[dict[str, Any]], str], delay: float) -> Iterator[str]:
+    """A :class:`FakeOpenAIServer` in its own process (benchmarks: it must not share the client's GIL); yields its URL.
+
+    ``responder`` must be a module-level function (the process is spawned).
+    """
+    ctx = multiprocessing.get_context("spawn")
+    urls, stop = ctx.Queue(), ctx.Event()
+    proc = ctx.Process(target=_serve, args=(responder, delay, urls, stop), daemon=True)
+    proc.start()
+    try:
+        yield urls.get(timeout=60)
+    finally:
+        stop.set()
+        proc.join(timeout=10)

@@ -151,3 +151,19 @@ def test_a_driver_killed_mid_run_resumes_from_the_store(tmp_path: Path, cluster:
     assert rerun.returncode == 0, rerun.stderr.decode()
     assert f"{done} already done".encode() in rerun.stderr
     _exactly_once(out, texts)
+
+
+def test_distil_run_on_ray_writes_what_the_local_engine_writes_in_input_order(
+    tmp_path: Path, cluster: str, repo: Path
+) -> None:
+    texts = [f"Sundar Pichai is the CEO of Google, based in Mountain View, story {i}." for i in range(9)]
+    data = tmp_path / "in.txt"
+    data.write_text("\n".join([*texts[:4], "", *texts[4:]]) + "\n", encoding="utf-8")
+    base = [*distil_cli(), "run", "configs/all_rules.cfg", "--input", str(data), "--batch-size", "2"]
+    local = subprocess.run(base, capture_output=True, timeout=120, cwd=repo, env=ENV)
+    ray_run = subprocess.run([*base, "--engine", "ray", "--replicas", "2", "--cpus-per-replica", "0.5",
+                              "--ray-address", cluster], capture_output=True, timeout=300, cwd=repo, env=ENV)
+    assert local.returncode == 0 and ray_run.returncode == 0, ray_run.stderr.decode()
+    assert ray_run.stdout == local.stdout and ray_run.stdout.count(b"\n") == 9
+    assert [json.loads(line)["text"] for line in ray_run.stdout.splitlines()] == texts
+    assert b"9 document(s) written, 1 skipped" in ray_run.stderr

@@ -31,6 +31,7 @@ How it runs:
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import time
@@ -177,7 +178,7 @@ class RayEngine:
         ray = self._ray
         s = self.settings
         if not ray.is_initialized():
-            options: dict[str, Any] = {"logging_level": "WARNING", "log_to_driver": False}
+            options: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
             if s.address is None:
                 # A local instance for this run: enough logical CPUs for the replicas asked for (fractions
                 # share a core: an LLM replica waits on the network, not on a CPU).

@@ -6,19 +6,22 @@ import sys
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import nullcontext
+from itertools import islice
 from pathlib import Path
-from typing import IO, Optional
+from typing import IO, Any, Optional, Union
 
 import typer
 
 from ...errors import DistilError
-from ...records import dumps, to_record
+from ...records import DocRecord, dumps, to_record
+from ..annotate import Block, Engine
 from ..batch import DocError, process
 from ..config import load_pipeline
 from ..io.texts import InputItem, Skip, TextItem, from_arguments, read_inputs
 from .app import OVERRIDES_CONTEXT, app
+from .engine import EngineOptions, engine_options, open_engine
 from .overrides import fail, split_overrides
-from .report import print_usage_report
+from .report import print_usage_report, print_usage_table
 
 
 @app.command("run", context_settings=OVERRIDES_CONTEXT)
@@ -36,6 +39,11 @@ def run_command(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write JSONL records here instead of stdout."),
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Documents per nlp.pipe batch."),
     text_field: str = typer.Option("text", "--text-field", help="Field holding the text in JSONL input."),
+    engine: str = engine_options.engine,
+    replicas: int = engine_options.replicas,
+    cpus_per_replica: float = engine_options.cpus_per_replica,
+    gpus_per_replica: float = engine_options.gpus_per_replica,
+    ray_address: Optional[str] = engine_options.ray_address,
 ) -> None:
     """Run a pipeline over texts and print one JSON record per document.
 
@@ -44,7 +52,13 @@ def run_command(
     malformed JSON, empty text) are skipped, counted and reported on stderr;
     the other documents are still written.
 
+    With --engine ray the documents are annotated by --replicas pipeline
+    replicas on a Ray cluster and written in input order (docs/scale.md);
+    for a corpus worth resuming, use distil annotate.
+
     Example: distil run configs/all_rules.cfg "Apple hired Tim Cook in Cupertino." --components.ner.score 0.9
+
+    Example: distil run configs/all_rules.cfg --input texts.txt --engine ray --replicas 2 --output out.jsonl
     """
     texts, overrides = split_overrides(ctx.args)
     if input_file is None and not texts:
@@ -69,6 +83,7 @@ def run_command(
     skipped: Counter[str] = Counter()
     examples: dict[str, str] = {}
     written = 0
+    usage: Optional[dict[str, Any]] = None
     sink: IO[str]
     with (output.open("w", encoding="utf-8") if output else nullcontext(sys.stdout)) as sink:
 
@@ -80,19 +95,29 @@ def run_command(
                     continue
                 yield item
 
+        def write(item: TextItem, result: Union[DocRecord, str]) -> None:
+            nonlocal written
+            if isinstance(result, str):
+                reason = f"pipeline error: {result}"
+                skipped[_reason(reason)] += 1
+                examples.setdefault(_reason(reason), f"{item.source}:{item.line}: {reason}")
+                return
+            if item.meta:
+                result.meta = {**item.meta, **result.meta}
+            sink.write(dumps(result) + "\n")
+            sink.flush()
+            written += 1
+
+        options = EngineOptions(engine, replicas, cpus_per_replica, gpus_per_replica, ray_address)
         try:
-            for item, result in process(nlp, texts_only(), lambda it: it.pipeline_input(), batch_size=batch_size):
-                if isinstance(result, DocError):
-                    reason = f"pipeline error: {result.reason}"
-                    skipped[_reason(reason)] += 1
-                    examples.setdefault(_reason(reason), f"{item.source}:{item.line}: {reason}")
-                    continue
-                record = to_record(result)
-                if item.meta:
-                    record.meta = {**item.meta, **record.meta}
-                sink.write(dumps(record) + "\n")
-                sink.flush()
-                written += 1
+            if options.engine == "local" and options.ray_address is None:
+                for item, done in process(nlp, texts_only(), lambda it: it.pipeline_input(), batch_size=batch_size):
+                    write(item, done.reason if isinstance(done, DocError) else to_record(done))
+            else:
+                with open_engine(options, nlp, config, overrides, None) as runner:
+                    for item, result in _in_input_order(runner, texts_only(), batch_size):
+                        write(item, result)
+                    usage = runner.usage()
         except DistilError as err:
             # Found mid-stream (stdin, a corpus line): what was written stays written, and is counted.
             typer.echo(f"distil run: {written} document(s) written before the error", err=True)
@@ -104,9 +129,40 @@ def run_command(
     typer.echo(summary, err=True)
     for reason, count in skipped.most_common():
         typer.echo(f"  skipped {count} x {reason} (e.g. {examples[reason]})", err=True)
-    print_usage_report(nlp)
+    if usage is None:
+        print_usage_report(nlp)
+    else:
+        print_usage_table(usage)
     if written == 0 and skipped:
         raise typer.Exit(1)
+
+
+# What an engine's worker adds to a record's meta for the annotation store, which ``distil run`` output never had.
+_STORE_META = ("key", "source", "line")
+
+
+def _in_input_order(
+    runner: Engine, items: Iterator[TextItem], batch_size: int
+) -> Iterator[tuple[TextItem, Union[DocRecord, str]]]:
+    """Run items through an engine in blocks and give them back in input order, with a record or an error.
+
+    An engine may finish blocks out of order (several replicas): blocks that
+    come early wait until the ones before them are written.
+    """
+    numbered = ((str(n), item) for n, item in enumerate(items))
+    blocks = iter(lambda: list(islice(numbered, batch_size)), [])
+    early: dict[int, tuple[Block, list[DocRecord]]] = {}
+    expected = 0
+    for block, records in runner.run(blocks):
+        early[int(block[0][0])] = (block, records)
+        while expected in early:
+            done, done_records = early.pop(expected)
+            for (_, item), record in zip(done, done_records, strict=True):
+                failures = record.meta.get("failures", [])
+                error = next((f["reason"] for f in failures if f.get("kind") == "pipeline_error"), None)
+                record.meta = {k: v for k, v in record.meta.items() if k not in _STORE_META}
+                yield item, error if error is not None else record
+            expected += len(done)
 
 
 def _reason(text: str) -> str:
