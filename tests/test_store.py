@@ -161,3 +161,17 @@ def test_the_directory_reads_back_last_record_wins_before_compaction(tmp_path: P
         docs = list(read_docs(out, nlp))
         assert [(d.text, d.cats) for d in docs] == [("one", {"x": 1.0}), ("two", {})]
         assert store.compact() and (out / "records.jsonl").read_text().count("\n") == 2
+
+
+def test_the_store_exports_to_docbin_on_demand(tmp_path: Path) -> None:
+    from distil.pipeline.io.convert import convert
+
+    path, out = _texts(tmp_path), tmp_path / "out"
+    BROKEN["on"] = False
+    annotate(_flaky_nlp(), read_texts(path), out)
+    BROKEN["on"] = True
+    report = convert(out, tmp_path / "all.spacy")
+    assert report.docs == 12
+    docs = list(read_docs(tmp_path / "all.spacy", spacy.blank("en")))
+    assert [d.text for d in docs] == [r.text for r in read_records(out)] and docs[0].cats == {"seen": 1.0}
+    assert docs[0].user_data["distil.meta"]["line"] == 1, "meta (key, source, line) survives the export"

@@ -18,7 +18,7 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from ...corpus import CorpusError, read_docs, write_docs
+from ...corpus import RECORDS, CorpusError, read_docs, write_docs
 from ...textfile import InputError, check_json_lines, empty_message, first_content_line, is_binary, json_array_message
 from .conll import SCHEMES, Scheme, read_conll
 from .conversion_report import ConversionError, ConversionReport
@@ -127,7 +127,10 @@ def read_input(
         yield from read_prodigy(path, nlp, report, labels=options.labels)
     elif fmt in {"docbin", "records"}:
         expected = ".spacy" if fmt == "docbin" else ".jsonl"
-        if path.suffix.lower() != expected and not (fmt == "records" and path.suffix.lower() in {".json", ".ndjson"}):
+        annotation_dir = fmt == "records" and path.is_dir()
+        if path.suffix.lower() != expected and not annotation_dir and not (
+            fmt == "records" and path.suffix.lower() in {".json", ".ndjson"}
+        ):
             raise ConversionError(f"{path}: --format {fmt} reads {expected} files")
         try:
             yield from read_docs(path, nlp)
@@ -160,7 +163,12 @@ def convert(
     if not source.exists():
         raise ConversionError(f"input file not found: {source}")
     if source.is_dir():
-        raise ConversionError(f"{source} is a folder; pass one input file")
+        # An annotation store (distil annotate --output DIR) exports to DocBin or records through its one read path.
+        if not (source / RECORDS).exists():
+            raise ConversionError(f"{source} is a folder; pass one input file or a `distil annotate` output directory")
+        if (fmt or "records") != "records":
+            raise ConversionError(f"{source} is an annotation directory: it converts with --format records")
+        fmt = "records"
     if options.scheme not in SCHEMES:
         raise ConversionError(f"unknown IOB scheme {options.scheme!r}; use one of {', '.join(SCHEMES)}")
     if options.n_sents < 1:
@@ -177,12 +185,12 @@ def convert(
             f"{target}: unknown output format {target.suffix!r}; use .spacy (DocBin) or .jsonl (distil records)"
         )
     fmt = fmt or detect_format(source)
-    if fmt != "docbin":
+    if fmt != "docbin" and not source.is_dir():
         if is_binary(source):
             raise ConversionError(f"{source}: a binary file cannot be read as {fmt}; pass --format docbin for a .spacy")
         if first_content_line(source) is None:
             raise ConversionError(empty_message(str(source)))
-    if fmt in {"jsonl", "records"}:
+    if fmt in {"jsonl", "records"} and not source.is_dir():
         try:
             check_json_lines(source)
         except InputError as err:
