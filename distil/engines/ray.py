@@ -188,7 +188,11 @@ class RayEngine:
             try:
                 ray.init(address=s.address, **options)
             except (ConnectionError, RuntimeError, ValueError) as err:
-                raise RayEngineError(f"cannot connect to Ray at {s.address!r}: {err}") from None
+                hint = ""
+                if "auth" in str(err).lower() or os.environ.get("RAY_AUTH_MODE") != "token":
+                    hint = (" (a cluster with token authentication, Ray's default since 2.52, needs RAY_AUTH_MODE=token "
+                            "here and its token in RAY_AUTH_TOKEN or ~/.ray/auth_token; see docs/scale.md)")
+                raise RayEngineError(f"cannot connect to Ray at {s.address!r}: {err}{hint}") from None
         remote = ray.remote(
             num_cpus=s.cpus_per_replica, num_gpus=s.gpus_per_replica, max_restarts=-1, max_task_retries=0,
         )(AnnotationReplica)
