@@ -14,7 +14,7 @@ DISTIL := $(VENV)/bin/distil
 LLAMA_CPP_VERSION ?= 0.3.36
 LLAMA_WHEEL := LLAMA_CPP_VERSION=$(LLAMA_CPP_VERSION) tools/llama-wheel.sh $(PY)
 
-.PHONY: install demo test lint smoke-projects clean
+.PHONY: install browser demo test lint smoke-projects clean
 
 $(STAMP): setup.cfg pyproject.toml tools/llama-wheel.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,10 +46,23 @@ demo: install
 	@echo "== configs/all_rules.cfg (the same pipeline with rule components)"
 	$(DISTIL) run configs/all_rules.cfg $(DEMO_TEXTS)
 
+# Debian's chromium (and its chromedriver) for the review page's browser test
+# (tests/test_review_app.py, Playwright pointed at /usr/bin/chromium): installed
+# here once, never downloaded by a test. Nothing to do when /usr/bin/chromium
+# exists; without root or apt-get it says how to install it, and the test skips.
+browser:
+	@if [ -x /usr/bin/chromium ]; then \
+		:; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver; \
+	else \
+		echo "make browser: /usr/bin/chromium is missing; as root: apt-get install chromium chromium-driver (the browser test skips without it)"; \
+	fi
+
 # Everything but the projects' end-to-end smoke runs (those are `make smoke-projects`).
 # `distil doctor` first: a llama.cpp build that cannot run on this CPU fails here,
 # in a child process, with the fix, instead of killing pytest with a segfault.
-test: install
+test: install browser
 	$(DISTIL) doctor
 	$(PY) -m pytest -q -m "not projects"
 

@@ -13,7 +13,9 @@ review import`` or ``review simulate``) can be given directly for training.
 Documents a person reviewed carry ``meta.reviewed = true``: training can keep
 only those, or weight them by repeating them, so that corrected labels count
 more than the teacher's. Documents the teacher failed on (``meta.failures``)
-are left out of training and counted: a failed answer is never a label.
+are left out of training and counted: a failed answer is never a label. So
+are documents a reviewer rejected (``meta.review = "rejected"``, written by
+``distil review serve``): a person said their text is not to be learnt from.
 """
 
 from __future__ import annotations
@@ -259,11 +261,21 @@ def has_teacher_failure(doc: Doc, task: Optional[str] = None) -> bool:
 
 @dataclass(frozen=True)
 class TrainingSet:
-    """The documents ``distil train`` trains on, and how many were left out because the teacher failed on them."""
+    """The documents ``distil train`` trains on, and how many were left out: the teacher failed, a reviewer rejected."""
 
     docs: list[Doc]
     failed: int
     reviewed: int
+    rejected: int = 0
+
+
+# ``meta.review`` of a document a reviewer rejected (``distil review serve``): never trained on.
+REJECTED = "rejected"
+
+
+def is_rejected(doc: Doc) -> bool:
+    """Whether a reviewer rejected this document (``meta.review = "rejected"``): training leaves it out."""
+    return (doc.user_data.get(META_KEY) or {}).get("review") == REJECTED
 
 
 HUMAN_LABELLED = "human-labelled"
@@ -290,7 +302,9 @@ def read_training_set(
 
     Documents with a teacher failure for ``task`` (:func:`has_teacher_failure`;
     any failure when ``task`` is None) are left out and counted in
-    ``failed``: a failed answer is never a label. ``reviewed_only`` keeps the
+    ``failed``: a failed answer is never a label. Documents a reviewer
+    rejected (:func:`is_rejected`) are left out and counted in ``rejected``,
+    whatever ``reviewed_only`` and ``reviewed_weight`` say. ``reviewed_only`` keeps the
     reviewed documents alone; ``reviewed_weight`` = N > 1 repeats each
     reviewed document N times in the training set. ``human`` names more
     corpus files of gold documents a person labelled (the seed pool a teacher
@@ -302,15 +316,17 @@ def read_training_set(
         raise ValueError(f"reviewed_weight must be at least 1, got {reviewed_weight}")
     docs = list(read_docs(path, nlp))
     docs += [mark_human_labelled(doc) for extra in human for doc in read_docs(extra, nlp)]
-    usable = [doc for doc in docs if not has_teacher_failure(doc, task)]
-    failed = len(docs) - len(usable)
+    kept = [doc for doc in docs if not is_rejected(doc)]
+    rejected = len(docs) - len(kept)
+    usable = [doc for doc in kept if not has_teacher_failure(doc, task)]
+    failed = len(kept) - len(usable)
     reviewed = [doc for doc in usable if is_reviewed(doc)]
     if reviewed_only:
         if not reviewed:
             raise CorpusError(f"{path}: no reviewed documents (meta.reviewed) to train on with --reviewed-only")
-        return TrainingSet(reviewed, failed, len(reviewed))
+        return TrainingSet(reviewed, failed, len(reviewed), rejected)
     weighted = usable + [doc for doc in reviewed for _ in range(reviewed_weight - 1)]
-    return TrainingSet(weighted, failed, len(reviewed))
+    return TrainingSet(weighted, failed, len(reviewed), rejected)
 
 
 def read_training_docs(

@@ -303,6 +303,8 @@ def train(
         f"{len(classes)} classes, base {base}, device {device}")
     if training_set.failed:
         log(f"{task}: {training_set.failed} document(s) left out of training: the teacher failed on them (meta.failures)")
+    if training_set.rejected:
+        log(f"{task}: {training_set.rejected} document(s) left out of training: a reviewer rejected them")
     model = build_model(task, base, classes, exclusive, architecture=architecture).to(device)
     if settings.freeze_embeddings:
         # The word-embedding matrix is half of MiniLM's weights: freezing it halves the optimizer's work
@@ -380,7 +382,7 @@ def train(
         pass  # the HF tokenizer copy only serves the Hugging Face pipeline benchmark
     np.savez(checkpoint / CHECK_INPUTS, **_check_feeds(task, examples, pad_id, exclusive))  # type: ignore[arg-type]
     manifest.dev = {"score": best_score, "epoch": best_epoch, "metrics": best_metrics, "settings": settings.__dict__,
-                    "excluded_failed_docs": training_set.failed}
+                    "excluded_failed_docs": training_set.failed, "excluded_rejected_docs": training_set.rejected}
     manifest.to_disk(output)
     diffs = export_model_dir(output, verbose=False)
     log(f"best dev score {best_score:.4f} (epoch {best_epoch}); ONNX vs torch max |logit diff|: "

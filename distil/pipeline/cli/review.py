@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Optional
 
@@ -17,7 +18,9 @@ from ..review import ORDERS, export_review, import_review, load_review_schema, s
 from .app import app
 from .overrides import fail
 
-review_app = typer.Typer(help="Export annotations for a person to correct, and merge the corrections back.")
+review_app = typer.Typer(
+    help="Review annotations: in the browser (serve), or exported for Prodigy or Label Studio and merged back."
+)
 app.add_typer(review_app, name="review")
 
 
@@ -169,3 +172,84 @@ def simulate_command(
         f"(simulated review, --order {order}, --seed {seed}) -> {output}",
         err=True,
     )
+
+
+@review_app.command("serve")
+def serve_command(
+    annotations: Path = typer.Argument(..., help="`distil annotate` output directory (an annotation store)."),
+    config: Path = typer.Option(..., "--config", "-c", help=CONFIG_HELP),
+    order: str = typer.Option("uncertainty", "--order", help=ORDER_HELP),
+    seed: int = typer.Option(0, "--seed", help=SEED_HELP),
+    second_opinion: Optional[Path] = typer.Option(None, "--second-opinion", help=SECOND_OPINION_HELP),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Address to listen on: this machine only by default; any other needs --token-env."
+    ),
+    port: int = typer.Option(8090, "--port", min=1, max=65535, help="Port to listen on."),
+    reviewer: Optional[str] = typer.Option(
+        None, "--reviewer", help="Who reviews (default: your login name). Others on the same server open "
+        "http://HOST:PORT/?reviewer=NAME; each reviewer's decisions are kept apart."
+    ),
+    token_env: Optional[str] = typer.Option(
+        None, "--token-env", help="Name of an environment variable holding a token that the page and the API ask for."
+    ),
+    lang: str = typer.Option("en", "--lang", help="Language of the tokenizer that places entities on tokens."),
+    log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error (no access log)."),
+) -> None:
+    """Review annotations in the browser: one document at a time, the teacher's doubts first, keyboard-driven.
+
+    Accept (a), reject (x) or correct each document: select text and press
+    a label key (1-9) to add an entity, click its x to remove it; click two
+    entities and a type for a relation; click a category. Every decision is
+    saved at once to the annotation directory (records.jsonl, read by
+    `distil train --reviewed-weight`; rejected documents are left out of
+    training) and to DIR/review.sqlite (every reviewer's decisions); a
+    restart resumes at your first undecided document, in the same --order.
+    The server holds the directory's lock: `distil annotate` waits for it.
+
+    Example: distil review serve annotations/ner --config configs/ner_llm.cfg --order uncertainty --port 8090
+    """
+    import getpass
+
+    try:
+        from ...review_app import ReviewAppError, ReviewSession, read_token, run_review_server
+        from ...review_app.app import check_reviewer, is_loopback
+    except ImportError as err:
+        raise fail(f"distil review serve needs FastAPI and uvicorn ({err}); install them with pip install "
+                   "'distil[serve]'") from None
+    if log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
+        raise fail(f"--log-level {log_level}: choose debug, info, warning or error")
+    second = order_and_second_opinion(order, second_opinion)
+    try:
+        token = read_token(token_env)
+        if token is None and not is_loopback(host):
+            raise ReviewAppError(
+                f"--host {host} lets other machines reach the review server, which writes annotations: give "
+                "--token-env NAME (a variable holding a secret token), or keep the default --host 127.0.0.1"
+            )
+        name = check_reviewer(reviewer or _login_name(getpass.getuser))
+        schema = load_review_schema(config)
+        session = ReviewSession.open(annotations, schema, spacy.blank(lang), order=order,  # type: ignore[arg-type]
+                                     seed=seed, second_opinion=second)
+    except DistilError as err:
+        raise fail(str(err)) from None
+    try:
+        progress = session.progress(name)
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        typer.echo(
+            f"distil review serve: {session.total} documents of {annotations} in --order {order} (seed {seed}); "
+            f"{name} decided {progress.decided}. Open http://{shown}:{port}/ (Ctrl-C stops; every decision is "
+            "already saved)", err=True,
+        )
+        run_review_server(session, host=host, port=port, reviewer=name, token=token, log_level=log_level.lower())
+    except DistilError as err:
+        raise fail(str(err)) from None
+    finally:
+        session.close()
+
+
+def _login_name(getuser: Callable[[], str]) -> str:
+    """The login name as the default reviewer, or ``reviewer`` where there is none (a container without a user)."""
+    try:
+        return getuser()
+    except (KeyError, OSError):
+        return "reviewer"
