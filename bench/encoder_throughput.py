@@ -1,22 +1,46 @@
-"""Encoder throughput: Hugging Face torch fp32 vs distil's ONNX fp32 vs int8 (vs spaCy's CNN student), side by side.
+"""Encoder throughput: Hugging Face torch fp32 vs distil's ONNX fp32, int8 and static int8 vs spaCy's CNN, side by side.
 
-The same fine-tuned model over the same sentences on the same number of
-threads, words per second for each and the ratios, measured in one run. Also
-the resident memory of a process that loads only the int8 pipeline with torch
+The same fine-tuned model over the same documents on the same number of
+threads, words per second for each and the ratios, measured in one run (the
+median of ``--repeats`` timed passes per system, after a warm-up). Also the
+resident memory of a process that loads only the int8 pipeline with torch
 and transformers made unimportable (a serving box without the train extra).
 
     python bench/encoder_throughput.py --task ner [--model DIR] [--data ../shared/data] [--n 2000] [--threads 2]
     python bench/encoder_throughput.py --task textcat ...
     python bench/encoder_throughput.py --task rel ...
 
+Documents: the test split (for NER, the WNUT-17 test tweets: realistic,
+varied lengths), the first ``--n``.
+
 Baselines: for ner, ``transformers.pipeline("token-classification",
 aggregation_strategy="simple")`` on the torch checkpoint of the model
-directory. The textcat (mean pooling) and rel (entity markers) heads are not
-Hugging Face pipeline architectures, so their baseline is the same torch model
-called in batches of 32 on the Hugging Face fast tokenizer's output
-(tokenization included). With no --model, a small model is trained first
-(a few hundred sentences, one epoch: a speed benchmark needs the architecture,
-not the accuracy). Ends with ``RESULT int8_vs_hf_pipeline=<ratio>``.
+directory, and spaCy's CNN ``ner`` (``configs/spacy_students/ner.cfg``, the
+efficiency config) trained inside the bench with ``spacy train`` on the same
+WNUT-17 train/dev data for ``--spacy-steps`` steps (or ``--spacy-student DIR``,
+an already trained pipeline). The textcat (mean pooling) and rel (entity
+markers) heads are not Hugging Face pipeline architectures, so their baseline
+is the same torch model called in batches of 32 on the Hugging Face fast
+tokenizer's output (tokenization included). With no --model, a small model is
+trained first (``--train-n`` sentences, ``--epochs`` epochs: a speed benchmark
+needs the architecture, not the accuracy; ``--layers K`` trains a K-layer
+student). A ``--model`` without static int8 (trained before calibration
+inputs were saved) is copied to the scratch folder and calibrated on the
+training split.
+
+For NER each system's entity F on the same test documents is printed (from
+the timed outputs), and ``--levers`` adds one int8 row per speed setting
+(bucketing off, each graph optimization level, memory pattern off, spinning,
+inter-op threads, smaller and larger batches; the rest at their defaults) to
+measure them one by one.
+
+Ends with ``RESULT int8_vs_hf_pipeline=``, and for NER ``RESULT
+int8_static_vs_spacy_cnn=``, ``RESULT int8_static_f1_drop=``, ``RESULT
+int8_vs_spacy_cnn=`` (int8 words/s over the CNN's) and ``RESULT
+int8_f1_drop=`` (fp32 F minus int8 F, in points, same documents). A smoke run
+that finishes in about a minute:
+
+    python bench/encoder_throughput.py --task ner --n 60 --train-n 40 --dev-n 20 --spacy-steps 20 --repeats 1
 """
 
 from __future__ import annotations
@@ -24,12 +48,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 REPO = Path(__file__).resolve().parent.parent
 DISTIL = [sys.executable, "-m", "distil.pipeline.cli"] if not (Path(sys.executable).parent / "distil").exists() else [
@@ -64,7 +91,7 @@ def corpora(task: str, data: Path, work: Path) -> tuple[Path, Path, Path]:
     return out["train"], out.get("dev", out["test"]), out["test"]
 
 
-def small_model(task: str, train: Path, dev: Path, work: Path, threads: int) -> Path:
+def small_model(task: str, train: Path, dev: Path, work: Path, args: argparse.Namespace) -> Path:
     """Train a small model quickly (speed needs the architecture, not the accuracy)."""
     import spacy
 
@@ -73,37 +100,76 @@ def small_model(task: str, train: Path, dev: Path, work: Path, threads: int) -> 
     nlp = spacy.blank("en")
     small_train = work / f"{task}_small_train.spacy"
     small_dev = work / f"{task}_small_dev.spacy"
-    write_docs(list(read_docs(train, nlp))[:400], small_train)
-    write_docs(list(read_docs(dev, nlp))[:100], small_dev)
+    write_docs(list(read_docs(train, nlp))[: args.train_n], small_train)
+    write_docs(list(read_docs(dev, nlp))[: args.dev_n], small_dev)
     model = work / f"{task}_model"
-    run([*DISTIL, "train", task, str(small_train), str(small_dev), "--output", str(model), "--epochs", "1",
-         "--max-length", "128", "--lr", "1e-4", "--threads", str(threads),
-         "--schema", str(REPO / "configs" / CONFIGS[task])])
+    extra = ["--layers", str(args.layers)] if args.layers else []
+    if args.base_model:
+        extra += ["--base-model", str(args.base_model)]
+    run([*DISTIL, "train", task, str(small_train), str(small_dev), "--output", str(model), "--epochs", str(args.epochs),
+         "--max-length", "128", "--lr", "1e-4", "--threads", str(args.threads),
+         "--schema", str(REPO / "configs" / CONFIGS[task]), *extra])
     return model
+
+
+def with_static_int8(model: Path, train: Path, work: Path) -> Path:
+    """``model``, or a copy of it calibrated for static int8 on ``train`` if it has no static int8 graph."""
+    from distil.components.encoder.manifest import ONNX_FILES
+
+    if (model / ONNX_FILES["int8_static"]).exists():
+        return model
+    copy = work / f"{model.name}_calibrated"
+    shutil.copytree(model, copy)
+    subprocess.run([sys.executable, "-m", "distil.training.export", str(copy), "--calibrate", str(train)], check=True)
+    return copy
+
+
+def spacy_cnn(train: Path, dev: Path, work: Path, steps: int) -> Path:
+    """spaCy's CNN ner (efficiency config) trained on the same data with ``spacy train``; its best-on-dev pipeline."""
+    output = work / "spacy_ner"
+    every = max(1, min(200, steps // 2))
+    subprocess.run(
+        [sys.executable, "-m", "spacy", "train", str(REPO / "configs" / "spacy_students" / "ner.cfg"),
+         "--paths.train", str(train), "--paths.dev", str(dev), "--output", str(output),
+         "--training.max_steps", str(steps), "--training.eval_frequency", str(every)],
+        check=True, stdout=subprocess.DEVNULL,
+    )
+    return output / "model-best"
 
 
 def words(texts: list[str]) -> int:
     return sum(len(text.split()) for text in texts)
 
 
-def time_distil(task: str, model: Path, docs: list[Any], precision: str, threads: int) -> tuple[float, Any]:
+def timed(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
+    """The median of ``repeats`` timed calls of ``fn`` (after the caller's warm-up) and the last call's result."""
+    seconds, out = [], None
+    for _ in range(max(1, repeats)):
+        started = time.perf_counter()
+        out = fn()
+        seconds.append(time.perf_counter() - started)
+    return statistics.median(seconds), out
+
+
+def time_distil(
+    task: str, model: Path, docs: list[Any], precision: str, threads: int, repeats: int,
+    settings: Optional[dict[str, Any]] = None,
+) -> tuple[float, Any]:
     import distil
     from distil.training.examples import blank_copy
 
-    nlp = distil.load(REPO / "configs" / CONFIGS[task],
-                      {"paths.model": str(model), f"components.{task}.precision": precision,
-                       f"components.{task}.threads": threads, f"components.{task}.batch_size": 32})
+    overrides = {"paths.model": str(model), f"components.{task}.precision": precision,
+                 f"components.{task}.threads": threads, f"components.{task}.batch_size": 32}
+    overrides.update({f"components.{task}.{key}": value for key, value in (settings or {}).items()})
+    nlp = distil.load(REPO / "configs" / CONFIGS[task], overrides)
     if task == "rel":
-        inputs = [blank_copy(doc, "rel") for doc in docs]
-        nlp(inputs[0])
-        started = time.perf_counter()
-        out = list(nlp.pipe(inputs, batch_size=256))
-    else:
-        texts = [doc.text for doc in docs]
-        list(nlp.pipe(texts[:32]))
-        started = time.perf_counter()
-        out = list(nlp.pipe(texts, batch_size=256))
-    return time.perf_counter() - started, out
+        # Fresh copies per pass, made before the clock starts (the component writes into the Docs it gets).
+        passes = iter([[blank_copy(doc, "rel") for doc in docs] for _ in range(max(1, repeats))])
+        nlp(blank_copy(docs[0], "rel"))
+        return timed(lambda: list(nlp.pipe(next(passes), batch_size=256)), repeats)
+    texts = [doc.text for doc in docs]
+    list(nlp.pipe(texts[:32]))
+    return timed(lambda: list(nlp.pipe(texts, batch_size=256)), repeats)
 
 
 def time_hf(task: str, model: Path, docs: list[Any], threads: int) -> float:
@@ -183,14 +249,32 @@ print(json.dumps({{"max_rss_mb": peak, "torch_or_transformers": loaded}}))
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def time_spacy(student: Path, texts: list[str], threads: int) -> float:
+def time_spacy(student: Path, texts: list[str], repeats: int) -> tuple[float, Any]:
     import spacy
 
     nlp = spacy.load(student)
     list(nlp.pipe(texts[:32]))
-    started = time.perf_counter()
-    list(nlp.pipe(texts, batch_size=256))
-    return time.perf_counter() - started
+    return timed(lambda: list(nlp.pipe(texts, batch_size=256)), repeats)
+
+
+def entity_f(predicted: list[Any], gold: list[Any]) -> float:
+    """Entity F (points) of predicted docs against the gold docs of the same texts: ``distil evaluate``'s scorer."""
+    from distil.scoring import score_task
+
+    return 100.0 * float(score_task("ner", zip(predicted, gold, strict=True), None)["ents_f"] or 0.0)  # type: ignore[arg-type]
+
+
+# One int8 row per speed setting for --levers: each changes one setting from the defaults.
+LEVERS: list[tuple[str, dict[str, Any]]] = [
+    ("bucket_window=0", {"bucket_window": 0}),
+    ("graph_optimization=basic", {"graph_optimization": "basic"}),
+    ("graph_optimization=extended", {"graph_optimization": "extended"}),
+    ("mem_pattern=false", {"mem_pattern": False}),
+    ("spin=true", {"spin": True}),
+    ("inter_op_threads=2", {"inter_op_threads": 2}),
+    ("batch_size=8", {"batch_size": 8}),
+    ("batch_size=128", {"batch_size": 128}),
+]
 
 
 def main() -> None:
@@ -198,9 +282,18 @@ def main() -> None:
     parser.add_argument("--task", choices=["ner", "textcat", "rel"], default="ner")
     parser.add_argument("--model", type=Path, help="Model directory from distil train (default: train a small one).")
     parser.add_argument("--spacy-student", type=Path, help="A spaCy pipeline trained with spacy train, to compare.")
+    parser.add_argument("--spacy-steps", type=int, default=2000,
+                        help="ner: train spaCy's CNN for this many steps inside the bench (0: no CNN unless --spacy-student).")
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
-    parser.add_argument("--n", type=int, default=2000, help="Number of sentences.")
+    parser.add_argument("--n", type=int, default=2000, help="Number of test documents (WNUT-17 test has 1,287).")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3, help="Timed passes per system (the median is reported).")
+    parser.add_argument("--levers", action="store_true", help="Add one int8 row per speed setting.")
+    parser.add_argument("--train-n", type=int, default=400, help="Training sentences of the small model (no --model).")
+    parser.add_argument("--dev-n", type=int, default=100, help="Dev sentences of the small model (no --model).")
+    parser.add_argument("--epochs", type=int, default=1, help="Epochs of the small model (no --model).")
+    parser.add_argument("--layers", type=int, help="Transformer layers of the small model (no --model; default: all).")
+    parser.add_argument("--base-model", type=Path, help="Base model of the small model (default: MiniLM).")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
@@ -210,33 +303,53 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix=f"distil-bench-{args.task}-"))
     train, dev, test = corpora(args.task, args.data, work)
-    model = args.model or small_model(args.task, train, dev, work, args.threads)
+    model = args.model or small_model(args.task, train, dev, work, args)
+    model = with_static_int8(model, train, work)
     nlp = spacy.blank("en")
-    docs = list(read_docs(dev, nlp)) + list(read_docs(test, nlp))
-    docs = [doc for doc in docs if doc.text.strip()][: args.n]
-    texts = [doc.text for doc in docs]
+    gold = [doc for doc in read_docs(test, nlp) if doc.text.strip()][: args.n]
+    texts = [doc.text for doc in gold]
     n_words = words(texts)
+    student = args.spacy_student
+    if student is None and args.task == "ner" and args.spacy_steps > 0:
+        student = spacy_cnn(train, dev, work, args.spacy_steps)
     rows: dict[str, float] = {}
-    rows["hf_torch_fp32"] = time_hf(args.task, model, docs, args.threads)
-    rows["distil_onnx_fp32"], fp32_docs = time_distil(args.task, model, docs, "fp32", args.threads)
-    rows["distil_onnx_int8"], int8_docs = time_distil(args.task, model, docs, "int8", args.threads)
-    if args.spacy_student:
-        rows["spacy_cnn_student"] = time_spacy(args.spacy_student, texts, args.threads)
+    outputs: dict[str, Any] = {}
+    rows["hf_torch_fp32"] = time_hf(args.task, model, gold, args.threads)
+    for name, precision in (("distil_onnx_fp32", "fp32"), ("distil_onnx_int8", "int8"),
+                            ("distil_onnx_int8_static", "int8_static")):
+        rows[name], outputs[name] = time_distil(args.task, model, gold, precision, args.threads, args.repeats)
+    if args.levers:
+        for label, settings in LEVERS:
+            name = f"int8 {label}"
+            rows[name], outputs[name] = time_distil(args.task, model, gold, "int8", args.threads, args.repeats, settings)
+    if student is not None:
+        rows["spacy_cnn"], outputs["spacy_cnn"] = time_spacy(student, texts, args.repeats)
     memory = int8_memory(args.task, model, texts, args.threads)
     baseline = rows["hf_torch_fp32"]
-    print(f"task {args.task}, model {model}, {len(texts)} sentences, {n_words} words, {args.threads} threads")
-    print(f"{'system':<22}{'seconds':>10}{'words/s':>12}{'vs HF':>8}")
+    scores = {name: entity_f(out, gold) for name, out in outputs.items()} if args.task == "ner" else {}
+    print(f"task {args.task}, model {model}, {len(texts)} test documents, {n_words} words, {args.threads} threads, "
+          f"median of {args.repeats} passes")
+    print(f"{'system':<36}{'seconds':>10}{'words/s':>12}{'vs HF':>8}{'ents F':>9}")
     for name, seconds in rows.items():
-        print(f"{name:<22}{seconds:>10.2f}{n_words / seconds:>12.0f}{baseline / seconds:>7.2f}x")
+        score = f"{scores[name]:>9.2f}" if name in scores else f"{'':>9}"
+        print(f"{name:<36}{seconds:>10.2f}{n_words / seconds:>12.0f}{baseline / seconds:>7.2f}x{score}")
     if args.task == "ner":
-        same = sum(
-            [(e.start_char, e.end_char, e.label_) for e in a.ents] == [(e.start_char, e.end_char, e.label_) for e in b.ents]
-            for a, b in zip(fp32_docs, int8_docs, strict=True)
-        )
-        print(f"int8 entities identical to fp32 on {same}/{len(texts)} sentences")
+        for name in ("distil_onnx_int8", "distil_onnx_int8_static"):
+            same = sum(
+                [(e.start_char, e.end_char, e.label_) for e in a.ents] == [(e.start_char, e.end_char, e.label_) for e in b.ents]
+                for a, b in zip(outputs["distil_onnx_fp32"], outputs[name], strict=True)
+            )
+            print(f"{name}: entities identical to fp32 on {same}/{len(texts)} documents")
     print(f"int8-only process: peak RSS {memory['max_rss_mb']:.0f} MB, torch/transformers imported: "
           f"{memory['torch_or_transformers'] or 'none'}")
     print(f"RESULT int8_vs_hf_pipeline={baseline / rows['distil_onnx_int8']:.2f}")
+    if args.task == "ner":
+        if "spacy_cnn" in rows:
+            print(f"RESULT int8_static_vs_spacy_cnn={rows['spacy_cnn'] / rows['distil_onnx_int8_static']:.2f}")
+        print(f"RESULT int8_static_f1_drop={scores['distil_onnx_fp32'] - scores['distil_onnx_int8_static']:.2f}")
+        if "spacy_cnn" in rows:
+            print(f"RESULT int8_vs_spacy_cnn={rows['spacy_cnn'] / rows['distil_onnx_int8']:.2f}")
+        print(f"RESULT int8_f1_drop={scores['distil_onnx_fp32'] - scores['distil_onnx_int8']:.2f}")
 
 
 if __name__ == "__main__":

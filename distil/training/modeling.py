@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import torch
 from torch import nn
@@ -125,6 +125,16 @@ class LogitsModel(nn.Module):
             return self.inner(input_ids, attention_mask)  # type: ignore[no-any-return]
         return self.inner(input_ids=input_ids, attention_mask=attention_mask).logits  # type: ignore[no-any-return]
 
+    @property
+    def num_layers(self) -> int:
+        """The number of transformer layers of the encoder (its config's ``num_hidden_layers``)."""
+        return int(self.base_encoder().config.num_hidden_layers)
+
+    def base_encoder(self) -> Any:
+        """The bare pre-trained encoder (e.g. ``BertModel``) under the task layers."""
+        inner: Any = self.inner
+        return inner.base_model if self.task == "ner" else inner.encoder.base_model
+
     def head_parameters(self) -> list[nn.Parameter]:
         """The parameters of the task layer added on top of the pre-trained encoder."""
         inner: Any = self.inner
@@ -176,14 +186,39 @@ def _head_class(task: str, architecture: str) -> type[nn.Module]:
     return OnePassPairClassifier if architecture == "one_pass" else MarkerPairClassifier
 
 
+def keep_layers(encoder: Any, layers: int) -> None:
+    """Keep the first ``layers`` transformer layers of a BERT-like encoder (``encoder.encoder.layer``), drop the rest.
+
+    The config's ``num_hidden_layers`` follows, so the saved checkpoint
+    reloads (and exports) with the smaller depth. The lower layers are kept
+    because each layer was pre-trained on the output of the one below it;
+    fine-tuning then teaches the shortened stack the task without the top.
+    """
+    stack = getattr(getattr(encoder, "encoder", None), "layer", None)
+    if not isinstance(stack, nn.ModuleList):
+        raise ValueError(f"--layers needs a BERT-like encoder with encoder.layer; {type(encoder).__name__} has none")
+    if not 1 <= layers <= len(stack):
+        raise ValueError(f"--layers must be between 1 and the base model's {len(stack)} layers, got {layers}")
+    encoder.encoder.layer = nn.ModuleList(list(stack)[:layers])
+    encoder.config.num_hidden_layers = layers
+
+
 def build_model(
-    task: str, base: str, classes: list[str], exclusive: bool = True, attn: str = "eager", architecture: str = "pairs"
+    task: str,
+    base: str,
+    classes: list[str],
+    exclusive: bool = True,
+    attn: str = "eager",
+    architecture: str = "pairs",
+    layers: Optional[int] = None,
 ) -> LogitsModel:
     """A fresh task model on top of the base encoder at ``base`` (a local directory).
 
     ``architecture`` picks the relation model: ``pairs`` (one marked input per
     candidate pair) or ``one_pass`` (one input per document, every pair
-    classified from the entity states).
+    classified from the entity states). ``layers`` keeps only the first
+    ``layers`` transformer layers of the base (:func:`keep_layers`); ``None``
+    keeps them all.
     """
     id2label = dict(enumerate(classes))
     label2id = {name: k for k, name in id2label.items()}
@@ -196,7 +231,10 @@ def build_model(
         encoder = _encoder(base, attn)
         head_cls = _head_class(task, architecture)
         inner = head_cls(encoder, config.hidden_size, len(classes), config.hidden_dropout_prob)
-    return LogitsModel(task, inner, architecture)
+    model = LogitsModel(task, inner, architecture)
+    if layers is not None:
+        keep_layers(model.base_encoder(), layers)
+    return model
 
 
 def load_model(task: str, directory: Path, attn: str = "eager") -> LogitsModel:

@@ -17,6 +17,10 @@ from tokenizers import Encoding, Tokenizer
 
 OUTSIDE = "O"
 IGNORE = -100
+# Documents whose inputs are sorted by sub-word length together. Sorting never reaches beyond one nlp.pipe
+# batch (spaCy's nlp.batch_size, 1000 by default), so this default sorts whole batches, as the components
+# did before the window was a setting.
+DEFAULT_BUCKET_WINDOW = 1000
 
 
 def bio_classes(labels: Sequence[str]) -> list[str]:
@@ -63,11 +67,25 @@ class WordPiece:
 
 
 def encode_words(tokenizer: Tokenizer, words: Sequence[str], max_length: int) -> list[WordPiece]:
-    """Encode pre-tokenised ``words`` into one or more inputs of at most ``max_length`` ids."""
+    """Encode pre-tokenised ``words`` into one or more inputs of at most ``max_length`` ids.
+
+    A document that fits in one input (the common case: a sentence, a tweet)
+    is encoded once: the special tokens are added to the encoding already made
+    to count its sub-words, instead of encoding the words a second time. Only a
+    document longer than ``max_length`` is encoded again, chunk by chunk; both
+    paths give the same inputs (a test compares them).
+    """
     # Special tokens ([CLS], [SEP]) take the room the chunk may not use.
     specials = tokenizer.num_special_tokens_to_add(False)
     budget = max(1, max_length - specials)
     full = tokenizer.encode(list(words), is_pretokenized=True, add_special_tokens=False)
+    if len(full.ids) <= budget:
+        return [_piece(tokenizer.post_process(full), 0, len(words), max_length)]
+    return encode_chunks(tokenizer, words, full, budget, max_length)
+
+
+def encode_chunks(tokenizer: Tokenizer, words: Sequence[str], full: Encoding, budget: int, max_length: int) -> list[WordPiece]:
+    """The general path of :func:`encode_words`: cut at word boundaries into ``budget`` sub-words, encode each chunk."""
     counts = [0] * len(words)
     for word_id in full.word_ids:
         if word_id is not None:
@@ -138,7 +156,41 @@ def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int = 0) -> tuple[np.n
 
 
 def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
-    """Indices grouped into batches of similar length (less padding, faster inference)."""
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    """Indices grouped into batches of similar length (less padding, faster inference): one window over all."""
+    return bucketed_batches(lengths, batch_size, window=max(1, len(lengths)))
+
+
+def bucketed_batches(
+    lengths: Sequence[int], batch_size: int, window: int, owners: Optional[Sequence[int]] = None
+) -> list[list[int]]:
+    """Indices of model inputs grouped into batches, sorted by length within windows of ``window`` documents.
+
+    ``lengths`` are the inputs' sub-word counts; ``owners`` the document of
+    each input (non-decreasing, as the annotate functions build them; ``None``:
+    one input per document). Within each window of ``window`` consecutive
+    documents the inputs are sorted by length (stable: ties keep input order)
+    and cut into batches of ``batch_size``, so a batch pads to the length of
+    inputs much like its own instead of to the longest input around it.
+    ``window = 0`` turns sorting off: batches in input order (the baseline the
+    bucketing is measured against). Every index appears exactly once; callers
+    write each result back by index, which restores the input order.
+    """
+    if window < 0:
+        raise ValueError(f"bucket window must be 0 (off) or a number of documents, got {window}")
     size = max(1, batch_size)
-    return [order[i : i + size] for i in range(0, len(order), size)]
+    count = len(lengths)
+    if window == 0:
+        return [list(range(start, min(start + size, count))) for start in range(0, count, size)]
+    owner: Sequence[int] = owners if owners is not None else range(count)
+    if len(owner) != count:
+        raise ValueError(f"{len(owner)} owners for {count} inputs")
+    batches: list[list[int]] = []
+    start = 0
+    while start < count:
+        end = start
+        while end < count and owner[end] - owner[start] < window:
+            end += 1
+        order = sorted(range(start, end), key=lambda i: lengths[i])
+        batches.extend(order[i : i + size] for i in range(0, len(order), size))
+        start = end
+    return batches

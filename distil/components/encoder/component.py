@@ -12,10 +12,19 @@ from spacy.tokens import Doc
 from spacy.util import minibatch
 
 from ...schemas import TaskSchema
+from .alignment import DEFAULT_BUCKET_WINDOW
 from .manifest import MANIFEST, ONNX_FILES, PRECISIONS, TOKENIZER, ModelDirError, check_model_schema
-from .session import EncoderSession
+from .session import EncoderSession, SessionSettings
 
 SAVED_MODEL = "model"
+# The speed settings every encoder factory takes, with their defaults (docs/encoder.md, "Speed settings").
+SPEED_DEFAULTS: dict[str, Any] = {
+    "bucket_window": DEFAULT_BUCKET_WINDOW,
+    "inter_op_threads": 1,
+    "graph_optimization": "all",
+    "mem_pattern": True,
+    "spin": False,
+}
 
 
 class EncoderComponent:
@@ -41,11 +50,29 @@ class EncoderComponent:
         precision: str = "int8",
         threads: int = 1,
         batch_size: int = 32,
+        bucket_window: int = DEFAULT_BUCKET_WINDOW,
+        inter_op_threads: int = 1,
+        graph_optimization: str = "all",
+        mem_pattern: bool = True,
+        spin: bool = False,
     ) -> None:
         if precision not in PRECISIONS:
             raise ModelDirError(f"component {name!r}: precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         if threads < 1 or batch_size < 1:
-            raise ModelDirError(f"component {name!r}: threads and batch_size must be at least 1")
+            raise ModelDirError(
+                f"component {name!r}: threads and batch_size must be at least 1, got threads = {threads}, "
+                f"batch_size = {batch_size}"
+            )
+        if bucket_window < 0:
+            raise ModelDirError(
+                f"component {name!r}: bucket_window must be 0 (no length sorting) or a number of documents, "
+                f"got {bucket_window}"
+            )
+        try:
+            self.session_settings = SessionSettings(threads, inter_op_threads, graph_optimization, mem_pattern, spin)
+        except ModelDirError as err:
+            raise ModelDirError(f"component {name!r}: {err}") from None
+        self.bucket_window = bucket_window
         self.name = name
         self.vocab = nlp.vocab
         self.schema = schema
@@ -58,7 +85,7 @@ class EncoderComponent:
             self._load(self.model_path)
 
     def _load(self, directory: Path) -> None:
-        session = EncoderSession(directory, self.precision, self.threads)
+        session = EncoderSession(directory, self.precision, settings=self.session_settings)
         check_model_schema(session.manifest, self.schema, directory, self.distil_task)
         self._session = session
 

@@ -1,7 +1,9 @@
 """The model directory an encoder is trained into and loaded from, and its manifest.
 
 A model directory holds ``model.onnx`` (fp32), ``model.int8.onnx`` (dynamic
-int8, per-channel weights), ``tokenizer.json`` (for the ``tokenizers``
+int8, per-channel weights), ``model.int8s.onnx`` (static int8, QDQ, activation
+scales calibrated on training inputs; written when the checkpoint has
+calibration inputs), ``tokenizer.json`` (for the ``tokenizers``
 library), and ``manifest.json``: the task, the output classes, the schema the
 model was trained for, the maximum input length, dev metrics and the ONNX vs
 torch agreement. ``torch/`` keeps the fine-tuned checkpoint so that
@@ -28,7 +30,7 @@ from ...schemas import NERSchema, RELSchema, SchemaError, TaskSchema, TextCatSch
 FORMAT = "distil-encoder/1"
 MANIFEST = "manifest.json"
 TOKENIZER = "tokenizer.json"
-ONNX_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
+ONNX_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx", "int8_static": "model.int8s.onnx"}
 TORCH_DIR = "torch"
 NO_RELATION = "no relation"
 PRECISIONS = tuple(ONNX_FILES)
@@ -108,6 +110,12 @@ def onnx_path(directory: PathLike, precision: str) -> Path:
         raise ModelDirError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
     path = Path(directory, ONNX_FILES[precision])
     if not path.exists():
+        if precision == "int8_static":
+            raise ModelDirError(
+                f"{path} is missing; static int8 is calibrated on training inputs that `distil train` saves in "
+                f"{TORCH_DIR}/calibration_inputs.npz: retrain, or write them from a training corpus with "
+                f"`python -m distil.training.export {directory} --calibrate TRAIN.spacy`"
+            )
         raise ModelDirError(f"{path} is missing; run `distil export {directory}` to write it")
     return path
 

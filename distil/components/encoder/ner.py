@@ -11,16 +11,21 @@ from spacy.tokens import Doc
 
 from ...annotations import EntityPrediction, write_entities
 from ...schemas import NERSchema, ensure_schema
-from .alignment import OUTSIDE, WordPiece, decode_bio, encode_words, length_sorted_batches, pad_batch
-from .component import EncoderComponent
+from .alignment import DEFAULT_BUCKET_WINDOW, OUTSIDE, WordPiece, bucketed_batches, decode_bio, encode_words, pad_batch
+from .component import SPEED_DEFAULTS, EncoderComponent
 from .session import Runner, softmax
 
 
-def annotate_entities(session: Runner, docs: list[Doc], labels: Sequence[str], batch_size: int) -> None:
+def annotate_entities(
+    session: Runner, docs: list[Doc], labels: Sequence[str], batch_size: int, bucket_window: int = DEFAULT_BUCKET_WINDOW
+) -> None:
     """Tag every token of ``docs`` (long docs in word-aligned chunks) and write the entities.
 
     Each word takes the class predicted at its first sub-word; an entity's
-    score is the mean probability of its tags.
+    score is the mean probability of its tags. Inputs are batched by
+    :func:`~distil.components.encoder.alignment.bucketed_batches` (sorted by
+    length within windows of ``bucket_window`` documents; 0: input order) and
+    every prediction is written back to its own document and word.
     """
     classes = session.manifest.classes
     max_length = session.manifest.max_length
@@ -30,7 +35,9 @@ def annotate_entities(session: Runner, docs: list[Doc], labels: Sequence[str], b
             pieces.append((index, piece))
     tags: list[list[str]] = [[OUTSIDE] * len(doc) for doc in docs]
     scores: list[list[float]] = [[1.0] * len(doc) for doc in docs]
-    for batch in length_sorted_batches([len(piece.ids) for _, piece in pieces], batch_size):
+    lengths = [len(piece.ids) for _, piece in pieces]
+    owners = [doc_index for doc_index, _ in pieces]
+    for batch in bucketed_batches(lengths, batch_size, bucket_window, owners):
         ids, mask = pad_batch([pieces[i][1].ids for i in batch], session.pad_id)
         probs = softmax(session.run({"input_ids": ids, "attention_mask": mask}))
         best = probs.argmax(axis=-1)
@@ -57,12 +64,12 @@ class EncoderNER(EncoderComponent):
 
     def predict_docs(self, docs: list[Doc]) -> None:
         """Tag every token of ``docs`` and write the entities."""
-        annotate_entities(self.session, docs, self.schema.label_names, self.batch_size)
+        annotate_entities(self.session, docs, self.schema.label_names, self.batch_size, self.bucket_window)
 
 
 @Language.factory(
     "distil_ner_encoder",
-    default_config={"schema": None, "precision": "int8", "threads": 1, "batch_size": 32},
+    default_config={"schema": None, "precision": "int8", "threads": 1, "batch_size": 32, **SPEED_DEFAULTS},
 )
 def make_ner_encoder(
     nlp: Language,
@@ -72,7 +79,15 @@ def make_ner_encoder(
     precision: str = "int8",
     threads: int = 1,
     batch_size: int = 32,
+    bucket_window: int = DEFAULT_BUCKET_WINDOW,
+    inter_op_threads: int = 1,
+    graph_optimization: str = "all",
+    mem_pattern: bool = True,
+    spin: bool = False,
 ) -> EncoderNER:
     """Build the NER encoder component from a model directory written by ``distil train ner``."""
     checked = ensure_schema(schema, NERSchema, name)
-    return EncoderNER(nlp, name, model, checked, precision, threads, batch_size)
+    return EncoderNER(
+        nlp, name, model, checked, precision, threads, batch_size, bucket_window, inter_op_threads, graph_optimization,
+        mem_pattern, spin,
+    )

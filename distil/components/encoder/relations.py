@@ -35,8 +35,8 @@ from spacy.tokens import Doc
 
 from ...annotations import RelationPrediction, write_relations
 from ...schemas import RELSchema, ensure_schema
-from .alignment import length_sorted_batches, pad_batch
-from .component import EncoderComponent
+from .alignment import DEFAULT_BUCKET_WINDOW, bucketed_batches, pad_batch
+from .component import SPEED_DEFAULTS, EncoderComponent
 from .manifest import ARGMAX, NO_RELATION, THRESHOLD, ModelDirError
 from .markers import EntityWindows, Mention, candidate_pairs, encode_entities, encode_pair
 from .session import Runner, softmax
@@ -107,7 +107,9 @@ def _restricted(logits: np.ndarray, class_index: Mapping[str, int], allowed: Seq
     return softmax(logits[keep])
 
 
-def _score_pairs(session: Runner, docs: Sequence[Doc], candidates: Sequence[Candidate], batch_size: int) -> list[Optional[np.ndarray]]:
+def _score_pairs(
+    session: Runner, docs: Sequence[Doc], candidates: Sequence[Candidate], batch_size: int, bucket_window: int
+) -> list[Optional[np.ndarray]]:
     manifest = session.manifest
     class_index = {name: k for k, name in enumerate(manifest.classes)}
     inputs = []
@@ -119,7 +121,9 @@ def _score_pairs(session: Runner, docs: Sequence[Doc], candidates: Sequence[Cand
         if encoded is not None:
             inputs.append((k, encoded))
     out: list[Optional[np.ndarray]] = [None] * len(candidates)
-    for batch in length_sorted_batches([len(item[1].ids) for item in inputs], batch_size):
+    lengths = [len(item[1].ids) for item in inputs]
+    owners = [candidates[item[0]].doc for item in inputs]
+    for batch in bucketed_batches(lengths, batch_size, bucket_window, owners):
         ids, mask = pad_batch([inputs[i][1].ids for i in batch], session.pad_id)
         feeds = {
             "input_ids": ids,
@@ -135,7 +139,7 @@ def _score_pairs(session: Runner, docs: Sequence[Doc], candidates: Sequence[Cand
 
 
 def _score_one_pass(
-    session: Runner, docs: Sequence[Doc], candidates: Sequence[Candidate], batch_size: int
+    session: Runner, docs: Sequence[Doc], candidates: Sequence[Candidate], batch_size: int, bucket_window: int
 ) -> list[Optional[np.ndarray]]:
     manifest = session.manifest
     class_index = {name: k for k, name in enumerate(manifest.classes)}
@@ -157,7 +161,7 @@ def _score_one_pass(
     order = [doc_index for doc_index in by_doc if readable[doc_index]]
     # batch_size counts windows here: a batch runs the encoder over its documents' windows once.
     lengths = [max(len(window) for window in encoded[doc_index].windows) for doc_index in order]
-    for batch in length_sorted_batches(lengths, max(1, batch_size)):
+    for batch in bucketed_batches(lengths, max(1, batch_size), bucket_window, order):
         chosen = [order[i] for i in batch]
         for group in _by_window_count(chosen, encoded, batch_size):
             feeds = one_pass_feeds(
@@ -189,19 +193,24 @@ def _by_window_count(doc_indices: Sequence[int], encoded: Mapping[int, EntityWin
 
 
 def score_candidates(
-    session: Runner, docs: Sequence[Doc], candidates: Sequence[Candidate], batch_size: int
+    session: Runner,
+    docs: Sequence[Doc],
+    candidates: Sequence[Candidate],
+    batch_size: int,
+    bucket_window: int = DEFAULT_BUCKET_WINDOW,
 ) -> list[Optional[np.ndarray]]:
     """The probabilities over ``[no relation, *candidate.allowed]`` of each candidate, by the model's architecture.
 
     ``None`` for a candidate the model cannot read: a per-pair input whose two
     markers do not fit in the model's length, or (one-pass) an entity whose
-    marker falls in no window.
+    marker falls in no window. Inputs are sorted by length within windows of
+    ``bucket_window`` documents (0: input order) before batching.
     """
     architecture = session.manifest.architecture
     if architecture == "one_pass":
-        return _score_one_pass(session, docs, candidates, batch_size)
+        return _score_one_pass(session, docs, candidates, batch_size, bucket_window)
     if architecture == "pairs":
-        return _score_pairs(session, docs, candidates, batch_size)
+        return _score_pairs(session, docs, candidates, batch_size, bucket_window)
     raise ModelDirError(f"unknown relation architecture {architecture!r} in the model manifest")
 
 
@@ -224,7 +233,9 @@ def decide(decision: Mapping[str, Any], allowed: Sequence[str], probs: np.ndarra
     return (label, float(probs[best])) if probs[best] >= threshold else None
 
 
-def annotate_relations(session: Runner, docs: list[Doc], schema: RELSchema, batch_size: int) -> None:
+def annotate_relations(
+    session: Runner, docs: list[Doc], schema: RELSchema, batch_size: int, bucket_window: int = DEFAULT_BUCKET_WINDOW
+) -> None:
     """Classify every candidate ordered pair of ``doc.ents`` and write the relations found.
 
     Candidates are the pairs whose entity types some schema label (known to the
@@ -234,7 +245,7 @@ def annotate_relations(session: Runner, docs: list[Doc], schema: RELSchema, batc
     """
     manifest = session.manifest
     candidates = relation_candidates(docs, schema, manifest.labels)
-    scores = score_candidates(session, docs, candidates, batch_size)
+    scores = score_candidates(session, docs, candidates, batch_size, bucket_window)
     found: list[list[RelationPrediction]] = [[] for _ in docs]
     for candidate, probs in zip(candidates, scores, strict=True):
         if probs is None:
@@ -253,12 +264,12 @@ class EncoderREL(EncoderComponent):
 
     def predict_docs(self, docs: list[Doc]) -> None:
         """Classify the candidate pairs of ``docs`` and write the relations."""
-        annotate_relations(self.session, docs, self.schema, self.batch_size)  # type: ignore[arg-type]
+        annotate_relations(self.session, docs, self.schema, self.batch_size, self.bucket_window)  # type: ignore[arg-type]
 
 
 @Language.factory(
     "distil_rel_encoder",
-    default_config={"schema": None, "precision": "int8", "threads": 1, "batch_size": 32},
+    default_config={"schema": None, "precision": "int8", "threads": 1, "batch_size": 32, **SPEED_DEFAULTS},
 )
 def make_rel_encoder(
     nlp: Language,
@@ -268,7 +279,15 @@ def make_rel_encoder(
     precision: str = "int8",
     threads: int = 1,
     batch_size: int = 32,
+    bucket_window: int = DEFAULT_BUCKET_WINDOW,
+    inter_op_threads: int = 1,
+    graph_optimization: str = "all",
+    mem_pattern: bool = True,
+    spin: bool = False,
 ) -> EncoderREL:
     """Build the relation encoder component from a ``distil train rel`` model directory."""
     checked = ensure_schema(schema, RELSchema, name)
-    return EncoderREL(nlp, name, model, checked, precision, threads, batch_size)
+    return EncoderREL(
+        nlp, name, model, checked, precision, threads, batch_size, bucket_window, inter_op_threads, graph_optimization,
+        mem_pattern, spin,
+    )

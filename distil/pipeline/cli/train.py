@@ -77,6 +77,11 @@ def train_command(
     reviewed_weight: int = typer.Option(
         1, "--reviewed-weight", min=1, help="Repeat each reviewed document N times (weights corrections up)."
     ),
+    layers: Optional[int] = typer.Option(
+        None, "--layers", min=1,
+        help="Keep only the first N transformer layers of the base model: a smaller, faster student "
+        "(e.g. 3 of MiniLM's 6; recorded in the manifest). Default: all.",
+    ),
     human: list[str] = typer.Option(
         [], "--human",
         help="More gold documents a person labelled (a corpus file, or a bundled seed pool 'distil:pool_*.jsonl'), "
@@ -90,7 +95,7 @@ def train_command(
     classification (--architecture pairs or one_pass). Training runs until
     DEV stops improving (--patience), at most --epochs epochs and
     --max-minutes minutes, and keeps the best epoch. The output directory holds model.onnx (fp32),
-    model.int8.onnx, tokenizer.json, manifest.json (labels, schema, dev
+    model.int8.onnx (dynamic int8), model.int8s.onnx (static int8), tokenizer.json, manifest.json (labels, schema, dev
     metrics, ONNX vs torch difference) and the torch checkpoint.
 
     --human adds gold documents a person labelled (e.g. the seed pool the
@@ -101,6 +106,8 @@ def train_command(
     Example: distil train ner train.spacy dev.spacy --output models/ner --epochs 3 --schema configs/ner_rules.cfg
 
     Example: distil train ner annotations/reviewed dev.spacy --output models/human --reviewed-only --human distil:pool_wnut17.jsonl
+
+    Example: distil train ner train.spacy dev.spacy --output models/ner3 --layers 3
     """
     if task not in ("ner", "textcat", "rel"):
         raise fail(f"unknown task {task!r}; use {TASKS_HELP}")
@@ -132,6 +139,7 @@ def train_command(
         architecture=architecture,
         tune_threshold=tune_threshold,
         human=human_files,
+        layers=layers,
     )
     try:
         declared = schema_from_config(schema, task) if schema is not None else None
