@@ -86,7 +86,7 @@ CASES: list[tuple[str, list[str], int, str]] = [
     ("10-annotate-option", ["annotate", CFG, "in.txt", "--ouput", "o"], 2, "did you mean --output?"),
     ("10-package-option", ["package", CFG, "--ouput", "o", "--name", "x"], 2, "did you mean --output?"),
     ("10-assemble-option", ["assemble", CFG, "{dir}/out", "--ouput", "o"], 2, "distil assemble takes --help"),
-    ("10-unknown-option-lists", ["run", CFG, "--frobnicate", "text"], 2, "--batch-size, --help, --input"),
+    ("10-unknown-option-lists", ["run", CFG, "--frobnicate", "text"], 2, "--batch-size, --cpus-per-replica, --engine"),
     ("10-missing-input", ["run", CFG, "--input", "{dir}/missing.txt"], 1, "missing.txt"),
     ("10-assemble-into-file", ["assemble", CFG, "{dir}/a_file"], 1, "is a file"),
     ("10-unclosed-quote", ["run", "{dir}/unclosed.cfg", "text"], 1, "unclosed.cfg: line 2: unclosed quote"),
