@@ -175,3 +175,20 @@ def test_the_store_exports_to_docbin_on_demand(tmp_path: Path) -> None:
     docs = list(read_docs(tmp_path / "all.spacy", spacy.blank("en")))
     assert [d.text for d in docs] == [r.text for r in read_records(out)] and docs[0].cats == {"seen": 1.0}
     assert docs[0].user_data["distil.meta"]["line"] == 1, "meta (key, source, line) survives the export"
+
+
+def test_the_local_engine_needs_no_ray_and_engine_ray_says_how_to_get_it(tmp_path: Path, repo: Path) -> None:
+    path = _texts(tmp_path)
+    config = tmp_path / "rules.cfg"
+    config.write_text('[nlp]\nlang = "en"\npipeline = ["sentencizer"]\n\n[components]\n\n'
+                      '[components.sentencizer]\nfactory = "sentencizer"\n', encoding="utf-8")
+    # Ray made unimportable, as on a machine without the `ray` extra.
+    script = ("import sys; sys.modules['ray'] = None; from distil.pipeline.cli import main; "
+              "sys.argv = ['distil', *sys.argv[1:]]; main()")
+    base = [sys.executable, "-c", script, "annotate", str(config), str(path)]
+    local = subprocess.run([*base, "--output", str(tmp_path / "a")], capture_output=True, timeout=120, cwd=repo)
+    assert local.returncode == 0, local.stderr.decode()
+    assert len(read_records(tmp_path / "a")) == 12
+    ray = subprocess.run([*base, "--output", str(tmp_path / "b"), "--engine", "ray"], capture_output=True,
+                         timeout=120, cwd=repo)
+    assert ray.returncode == 1 and b"pip install 'distil[ray]'" in ray.stderr and b"Traceback" not in ray.stderr
