@@ -146,8 +146,8 @@ def test_bucketed_batches_keep_input_order_and_fp32_answers(tmp_path: Path) -> N
     # Text classification goes through the same batching.
     cats_bucketed = [doc.cats for doc in load("textcat", tmp_path, batch_size=2).pipe(TEXTS)]
     cats_plain = [doc.cats for doc in load("textcat", tmp_path, batch_size=2, bucket_window=0).pipe(TEXTS)]
-    for a, b in zip(cats_bucketed, cats_plain, strict=True):
-        assert a == pytest.approx(b, abs=1e-5)
+    for cats_a, cats_b in zip(cats_bucketed, cats_plain, strict=True):
+        assert cats_a == pytest.approx(cats_b, abs=1e-5)
 
 
 @pytest.mark.slow
@@ -165,7 +165,8 @@ def test_session_options_are_config_settings(tmp_path: Path) -> None:
     assert default.enable_mem_pattern is True and default.execution_mode == ort.ExecutionMode.ORT_SEQUENTIAL
     # Options change how the graph runs, not what it answers (fp32).
     assert [entities(d) for d in tuned.pipe(TEXTS)] == [entities(d) for d in load("ner", tmp_path).pipe(TEXTS)]
-    for key, value in (("graph_optimization", "fastest"), ("inter_op_threads", 0), ("bucket_window", -5)):
+    bad: list[tuple[str, Any]] = [("graph_optimization", "fastest"), ("inter_op_threads", 0), ("bucket_window", -5)]
+    for key, value in bad:
         with pytest.raises((ConfigError, ModelDirError), match=f"{key}.*{value}"):
             load("ner", tmp_path, **{key: value})
 
@@ -196,6 +197,8 @@ def test_static_int8_answers_do_not_depend_on_the_batch(tmp_path: Path) -> None:
     others = [encode(text).ids for text in TEXTS[1:3] + TEXTS[5:6]]
     dependence = {name: batch_dependence(session, short, others) for name, session in sessions.items()}
     assert dependence["int8_static"] < 1e-4, dependence
+    # The check can see batch dependence: dynamic int8 picks its scales per batch (0.012 on this model).
+    assert dependence["int8"] > 1e-3, dependence
     # Through the pipeline: a document alone and among longer documents gets the same entities and scores.
     nlp = load("ner", tmp_path, "int8_static")
     alone = [nlp(text) for text in TEXTS]
