@@ -8,16 +8,11 @@ stop, a port already in use) go to stderr as ``distil serve``'s do.
 from __future__ import annotations
 
 import os
-import signal
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from types import FrameType
 from typing import Optional
 
 import uvicorn
 
-from ..serve.server import logging_config
+from ..serve.server import logging_config, signals_end_quietly
 from .app import create_app
 from .session import ReviewAppError, ReviewSession
 
@@ -45,31 +40,10 @@ def run_review_server(session: ReviewSession, *, host: str, port: int, reviewer:
     )
     server = uvicorn.Server(config)
     try:
-        with _signals_end_quietly():
+        with signals_end_quietly():
             server.run()
     except SystemExit as err:  # uvicorn exits when it cannot bind; it has logged why
         raise ReviewAppError(f"could not serve on {host}:{port} (the reason is logged above); is another program "
                              "on that port? give another --port") from err
     if not server.started:
         raise ReviewAppError(f"the server on {host}:{port} did not start (the reason is logged above)")
-
-
-@contextmanager
-def _signals_end_quietly() -> Iterator[None]:
-    """Make SIGTERM and Ctrl-C end the server with exit status 0 once uvicorn has shut down.
-
-    uvicorn re-raises the signal it caught to the handler that was there
-    before it; Python's defaults would then kill the process by SIGTERM or
-    raise KeyboardInterrupt past the code that releases the store's lock.
-    """
-
-    def ignore(_signum: int, _frame: Optional[FrameType]) -> None:
-        return None
-
-    previous = {sig: signal.signal(sig, ignore) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        sys.stderr.flush()

@@ -90,7 +90,7 @@ def run_server(settings: ServeSettings, nlp: Optional[Language] = None) -> None:
 def _run_one(settings: ServeSettings, nlp: Optional[Language]) -> None:
     server = uvicorn.Server(uvicorn.Config(create_app(settings, nlp), **uvicorn_options(settings)))
     try:
-        with _signals_end_quietly():
+        with signals_end_quietly():
             server.run()
     except SystemExit as err:  # uvicorn exits when it cannot bind; it has logged why
         raise ServeError(f"could not serve on {settings.host}:{settings.port} (the reason is logged above)") from err
@@ -142,8 +142,8 @@ def _load_error(settings_json: str) -> Optional[str]:
 
 
 @contextmanager
-def _signals_end_quietly() -> Iterator[None]:
-    """Let uvicorn's graceful shutdown be the end of a SIGTERM or SIGINT.
+def signals_end_quietly() -> Iterator[None]:
+    """Let uvicorn's graceful shutdown be the end of a SIGTERM or SIGINT (``distil serve``, ``review serve``).
 
     After a graceful shutdown uvicorn re-raises the signal it caught, to the
     handler that was there before it; with Python's defaults that would kill
