@@ -192,3 +192,11 @@ def test_the_local_engine_needs_no_ray_and_engine_ray_says_how_to_get_it(tmp_pat
     ray = subprocess.run([*base, "--output", str(tmp_path / "b"), "--engine", "ray"], capture_output=True,
                          timeout=120, cwd=repo)
     assert ray.returncode == 1 and b"pip install 'distil[ray]'" in ray.stderr and b"Traceback" not in ray.stderr
+
+
+def test_a_mistyped_engine_is_refused_before_the_output_directory_exists(tmp_path: Path, repo: Path) -> None:
+    out = tmp_path / "out"
+    result = subprocess.run([*distil_cli(), "annotate", "configs/all_rules.cfg", str(_texts(tmp_path)), "--output",
+                             str(out), "--engine", "rya"], capture_output=True, timeout=120, cwd=repo)
+    assert result.returncode == 1 and b"--engine must be one of local, ray, got 'rya'" in result.stderr
+    assert not out.exists()

@@ -147,6 +147,8 @@ def merge_usage(per_replica: list[Mapping[str, Mapping[str, Any]]]) -> dict[str,
 class RayEngine:
     """The Ray engine (see the module docstring); use as a context manager around :func:`annotate`."""
 
+    name = "ray"
+
     def __init__(
         self, config: Path, overrides: Mapping[str, Any], settings: RaySettings, *, code: Optional[Path] = None
     ) -> None:
@@ -203,10 +205,6 @@ class RayEngine:
         except ray.exceptions.RayActorError as err:
             self.close()
             raise RayEngineError(f"a replica could not load the pipeline {self.config}: {err}") from None
-
-    def replica_pids(self) -> list[int]:
-        """The worker process ids of the replicas (they change when Ray restarts one)."""
-        return list(self._ray.get([replica.pid.remote() for replica in self._replicas]))
 
     def run(self, blocks: Iterator[Block]) -> Iterator[tuple[Block, list[DocRecord]]]:
         """Annotate blocks on the replicas, a bounded number in flight; yield each block once, when done.

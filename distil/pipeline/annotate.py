@@ -49,6 +49,9 @@ class AnnotationAborted(StoreError):
 class Engine(Protocol):
     """Where the documents of a run are annotated: blocks in, records out (in any order)."""
 
+    name: str
+    """What ``report.json`` calls it: ``local``, ``ray``."""
+
     def run(self, blocks: Iterator[Block]) -> Iterator[tuple[Block, list[DocRecord]]]:
         """Annotate every block ``blocks`` yields and yield it back with its records, one per item.
 
@@ -85,6 +88,8 @@ def annotate_block(nlp: Language, block: Block) -> list[DocRecord]:
 
 class LocalEngine:
     """The default engine: the pipeline in this process, one block at a time."""
+
+    name = "local"
 
     def __init__(self, nlp: Language) -> None:
         self.nlp = nlp
@@ -213,7 +218,7 @@ def _run(
 ) -> AnnotateReport:
     """The driver loop of :func:`annotate` over an open store and a started engine."""
     usage_of = usage or engine.usage
-    report = AnnotateReport(engine=type(engine).__name__.replace("Engine", "").lower() or "local")
+    report = AnnotateReport(engine=engine.name)
     started = time.perf_counter()
     report.job = store.job_id
     redo = store.failed_keys if retry_failed else set()

@@ -166,7 +166,8 @@ class AnnotationStore:
             if raw.strip():
                 key = record_key(raw, f"{self.records_path}:{number}")
                 self._appended_repeats = self._appended_repeats or key in self.done
-                self.done[key] = b'"failures"' in raw and _has_failures(raw)
+                # Only a line that mentions failures is parsed again (most records have none).
+                self.done[key] = b'"failures"' in raw and bool((json.loads(raw).get("meta") or {}).get("failures"))
         if end < size:
             with self.records_path.open("r+b") as handle:
                 handle.truncate(end)
@@ -252,18 +253,7 @@ class AnnotationStore:
         return {key for key, failed in self.done.items() if failed}
 
 
-def _has_failures(raw: bytes) -> bool:
-    meta = json.loads(raw).get("meta") or {}
-    return bool(meta.get("failures"))
-
-
 def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
-
-
-def read_job(directory: Path) -> Optional[dict[str, Any]]:
-    """The ``job.json`` of an annotation directory, or None for one written before jobs were recorded."""
-    path = Path(directory) / JOB
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None

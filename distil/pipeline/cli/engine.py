@@ -41,17 +41,20 @@ class EngineOptions:
     gpus_per_replica: float = 0.0
     ray_address: Optional[str] = None
 
+    def __post_init__(self) -> None:
+        # Checked when the command line is read: a typo must not create an output directory first.
+        if self.engine not in ENGINES:
+            raise DistilError(f"--engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+        if self.engine == "local" and self.ray_address is not None:
+            raise DistilError("--ray-address needs --engine ray")
+
 
 @contextmanager
 def open_engine(
     options: EngineOptions, nlp: Language, config: Path, overrides: Mapping[str, Any], code: Optional[Path]
 ) -> Iterator[Engine]:
     """The engine the options ask for, started, and stopped afterwards (a local Ray instance with it)."""
-    if options.engine not in ENGINES:
-        raise DistilError(f"--engine must be one of {', '.join(ENGINES)}, got {options.engine!r}")
     if options.engine == "local":
-        if options.ray_address is not None:
-            raise DistilError("--ray-address needs --engine ray")
         yield LocalEngine(nlp)
         return
     from ...engines.ray import RayEngine, RaySettings

@@ -72,6 +72,7 @@ def run_command(
         )
     if input_file is not None and input_file != "-" and not Path(input_file).exists():
         raise fail(f"input file not found: {input_file}")
+    options = EngineOptions(engine, replicas, cpus_per_replica, gpus_per_replica, ray_address)
     try:
         nlp = load_pipeline(config, overrides)
         items: Iterator[InputItem] = (
@@ -108,9 +109,8 @@ def run_command(
             sink.flush()
             written += 1
 
-        options = EngineOptions(engine, replicas, cpus_per_replica, gpus_per_replica, ray_address)
         try:
-            if options.engine == "local" and options.ray_address is None:
+            if options.engine == "local":
                 for item, done in process(nlp, texts_only(), lambda it: it.pipeline_input(), batch_size=batch_size):
                     write(item, done.reason if isinstance(done, DocError) else to_record(done))
             else:
