@@ -7,7 +7,10 @@ packaged model through the installed llama-cpp-python.
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -142,3 +145,24 @@ def test_a_build_without_a_cpu_backend_is_named_and_rebuilt(tmp_path: Path) -> N
     message = explain(result, model)
     assert "this llama.cpp build has no CPU backend" in message
     assert "fix: rebuild llama-cpp-python" in message
+
+
+def test_the_portable_llama_build_holds_no_avx512_or_amx_instructions() -> None:
+    """What `make install` built runs on any x86-64 CPU with AVX2: no zmm (AVX-512) or tile (AMX) instruction.
+
+    A native build on an AVX-512/AMX machine emits them and dies with SIGILL on other CPUs; the flags of
+    tools/llama-wheel.sh forbid them, and this reads the machine code to check the flags took effect.
+    """
+    if platform.machine() not in ("x86_64", "AMD64") or shutil.which("objdump") is None:
+        pytest.skip("x86-64 with objdump only")
+    record = Path(sys.prefix) / "llama-cpp-build.txt"
+    if not record.exists() or "GGML_NATIVE=ON" in record.read_text():
+        pytest.skip("not a portable build of tools/llama-wheel.sh (a native one is the user's choice)")
+    spec = importlib.util.find_spec("llama_cpp")
+    assert spec is not None and spec.origin is not None
+    libraries = sorted((Path(spec.origin).parent / "lib").glob("libggml*.so"))
+    assert libraries, "llama_cpp ships its ggml libraries"
+    for library in libraries:
+        code = subprocess.run(["objdump", "-d", str(library)], capture_output=True, text=True, check=True).stdout
+        assert "%zmm" not in code, f"{library.name} holds AVX-512 instructions"
+        assert "ldtilecfg" not in code and "tdpb" not in code, f"{library.name} holds AMX instructions"
