@@ -17,8 +17,9 @@ Baselines: for ner, ``transformers.pipeline("token-classification",
 aggregation_strategy="simple")`` on the torch checkpoint of the model
 directory, and spaCy's CNN ``ner`` (``configs/spacy_students/ner.cfg``, the
 efficiency config) trained inside the bench with ``spacy train`` on the same
-WNUT-17 train/dev data for ``--spacy-steps`` steps (or ``--spacy-student DIR``,
-an already trained pipeline). The textcat (mean pooling) and rel (entity
+WNUT-17 train/dev data on the config's own schedule (at most 20,000 steps,
+stopping after 1,600 without dev improvement; ``--spacy-steps N`` caps it, for
+smoke runs) or ``--spacy-student DIR``, an already trained pipeline. The textcat (mean pooling) and rel (entity
 markers) heads are not Hugging Face pipeline architectures, so their baseline
 is the same torch model called in batches of 32 on the Hugging Face fast
 tokenizer's output (tokenization included). With no --model, a small model is
@@ -32,12 +33,16 @@ For NER each system's entity F on the same test documents is printed (from
 the timed outputs), and ``--levers`` adds one int8 row per speed setting
 (bucketing off, each graph optimization level, memory pattern off, spinning,
 inter-op threads, smaller and larger batches; the rest at their defaults) to
-measure them one by one.
+measure them one by one. ``--preset NAME=DIR`` (repeatable) times another
+student of the same task side by side at int8 (e.g. one trained with
+``distil train --layers 3``) and prints its F.
 
 Ends with ``RESULT int8_vs_hf_pipeline=``, and for NER ``RESULT
 int8_static_vs_spacy_cnn=``, ``RESULT int8_static_f1_drop=``, ``RESULT
 int8_vs_spacy_cnn=`` (int8 words/s over the CNN's) and ``RESULT
-int8_f1_drop=`` (fp32 F minus int8 F, in points, same documents). A smoke run
+int8_f1_drop=`` (fp32 F minus int8 F, in points, same documents), plus
+``RESULT preset_NAME_vs_spacy_cnn=`` and ``RESULT preset_NAME_f1=`` per
+``--preset``. A smoke run
 that finishes in about a minute:
 
     python bench/encoder_throughput.py --task ner --n 60 --train-n 40 --dev-n 20 --spacy-steps 20 --repeats 1
@@ -124,14 +129,19 @@ def with_static_int8(model: Path, train: Path, work: Path) -> Path:
     return copy
 
 
-def spacy_cnn(train: Path, dev: Path, work: Path, steps: int) -> Path:
-    """spaCy's CNN ner (efficiency config) trained on the same data with ``spacy train``; its best-on-dev pipeline."""
+def spacy_cnn(train: Path, dev: Path, work: Path, steps: Optional[int]) -> Path:
+    """spaCy's CNN ner (efficiency config) trained on the same data with ``spacy train``; its best-on-dev pipeline.
+
+    ``steps`` None keeps the config's schedule (spaCy's defaults: up to 20,000
+    steps, patience 1,600): a CNN stopped early would make the student's F
+    look better than it is.
+    """
     output = work / "spacy_ner"
-    every = max(1, min(200, steps // 2))
+    schedule = [] if steps is None else ["--training.max_steps", str(steps),
+                                         "--training.eval_frequency", str(max(1, min(200, steps // 2)))]
     subprocess.run(
         [sys.executable, "-m", "spacy", "train", str(REPO / "configs" / "spacy_students" / "ner.cfg"),
-         "--paths.train", str(train), "--paths.dev", str(dev), "--output", str(output),
-         "--training.max_steps", str(steps), "--training.eval_frequency", str(every)],
+         "--paths.train", str(train), "--paths.dev", str(dev), "--output", str(output), *schedule],
         check=True, stdout=subprocess.DEVNULL,
     )
     return output / "model-best"
@@ -282,19 +292,28 @@ def main() -> None:
     parser.add_argument("--task", choices=["ner", "textcat", "rel"], default="ner")
     parser.add_argument("--model", type=Path, help="Model directory from distil train (default: train a small one).")
     parser.add_argument("--spacy-student", type=Path, help="A spaCy pipeline trained with spacy train, to compare.")
-    parser.add_argument("--spacy-steps", type=int, default=2000,
-                        help="ner: train spaCy's CNN for this many steps inside the bench (0: no CNN unless --spacy-student).")
+    parser.add_argument("--spacy-steps", type=int, default=None,
+                        help="ner: cap spaCy's CNN training inside the bench at this many steps (default: the config's "
+                             "schedule, trained until dev stops improving; 0: no CNN unless --spacy-student).")
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--n", type=int, default=2000, help="Number of test documents (WNUT-17 test has 1,287).")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3, help="Timed passes per system (the median is reported).")
     parser.add_argument("--levers", action="store_true", help="Add one int8 row per speed setting.")
+    parser.add_argument("--preset", action="append", default=[], metavar="NAME=DIR",
+                        help="Another student of the task (e.g. trained with --layers 3), timed at int8 side by side.")
     parser.add_argument("--train-n", type=int, default=400, help="Training sentences of the small model (no --model).")
     parser.add_argument("--dev-n", type=int, default=100, help="Dev sentences of the small model (no --model).")
     parser.add_argument("--epochs", type=int, default=1, help="Epochs of the small model (no --model).")
     parser.add_argument("--layers", type=int, help="Transformer layers of the small model (no --model; default: all).")
     parser.add_argument("--base-model", type=Path, help="Base model of the small model (default: MiniLM).")
     args = parser.parse_args()
+    presets: dict[str, Path] = {}
+    for item in args.preset:
+        name, sep, directory = item.partition("=")
+        if not sep or not name or not (Path(directory) / "manifest.json").exists():
+            parser.error(f"--preset takes NAME=DIR with a model directory from distil train, got {item!r}")
+        presets[name] = Path(directory)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
     import spacy
@@ -310,7 +329,7 @@ def main() -> None:
     texts = [doc.text for doc in gold]
     n_words = words(texts)
     student = args.spacy_student
-    if student is None and args.task == "ner" and args.spacy_steps > 0:
+    if student is None and args.task == "ner" and args.spacy_steps != 0:
         student = spacy_cnn(train, dev, work, args.spacy_steps)
     rows: dict[str, float] = {}
     outputs: dict[str, Any] = {}
@@ -322,6 +341,9 @@ def main() -> None:
         for label, settings in LEVERS:
             name = f"int8 {label}"
             rows[name], outputs[name] = time_distil(args.task, model, gold, "int8", args.threads, args.repeats, settings)
+    for name, directory in presets.items():
+        rows[f"preset {name} int8"], outputs[f"preset {name} int8"] = time_distil(
+            args.task, directory, gold, "int8", args.threads, args.repeats)
     if student is not None:
         rows["spacy_cnn"], outputs["spacy_cnn"] = time_spacy(student, texts, args.repeats)
     memory = int8_memory(args.task, model, texts, args.threads)
@@ -350,6 +372,14 @@ def main() -> None:
         if "spacy_cnn" in rows:
             print(f"RESULT int8_vs_spacy_cnn={rows['spacy_cnn'] / rows['distil_onnx_int8']:.2f}")
         print(f"RESULT int8_f1_drop={scores['distil_onnx_fp32'] - scores['distil_onnx_int8']:.2f}")
+        print(f"RESULT int8_f1={scores['distil_onnx_int8']:.2f}")
+        if "spacy_cnn" in rows:
+            print(f"RESULT spacy_cnn_f1={scores['spacy_cnn']:.2f}")
+    for name in presets:
+        if "spacy_cnn" in rows:
+            print(f"RESULT preset_{name}_vs_spacy_cnn={rows['spacy_cnn'] / rows[f'preset {name} int8']:.2f}")
+        if args.task == "ner":
+            print(f"RESULT preset_{name}_f1={scores[f'preset {name} int8']:.2f}")
 
 
 if __name__ == "__main__":
