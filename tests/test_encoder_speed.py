@@ -214,6 +214,42 @@ def test_static_int8_answers_do_not_depend_on_the_batch(tmp_path: Path) -> None:
     assert same.mean() >= 0.9
 
 
+def test_static_int8_keeps_the_feed_forward_outputs_in_fp32_and_percentile_takes_mixed_lengths(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    import onnx
+
+    from distil.training.export import (
+        CALIBRATION_INPUTS,
+        gelu_fed_matmuls,
+        load_calibration_inputs,
+        quantize_static_int8,
+    )
+
+    from .encoder_support import trained
+
+    model = trained("ner")
+    fp32 = onnx.load(str(model / "model.onnx")).graph
+    layers = json.loads((model / "torch" / "config.json").read_text())["num_hidden_layers"]
+    kept = gelu_fed_matmuls(model / "model.onnx")
+    # One per transformer layer: the projection after the GELU (outliers a fixed scale cannot cover).
+    assert len(kept) == layers and all(name.endswith("output/dense/MatMul") and "attention" not in name for name in kept)
+    static = onnx.load(str(model / "model.int8s.onnx")).graph
+    weights = {init.name for init in static.initializer}
+    dequantized = {node.output[0] for node in static.node if node.op_type == "DequantizeLinear" and node.input[0] in weights}
+    matmuls = {node.name: node for node in static.node if node.op_type == "MatMul"}
+    # Kept MatMuls read their fp32 weight directly; every other weight MatMul reads a dequantized int8 weight.
+    assert all(matmuls[name].input[1] in weights for name in kept)
+    quantized = [node for node in matmuls.values() if node.input[1] in dequantized]
+    with_weight = [node for node in fp32.node if node.op_type == "MatMul" and node.input[1] in {i.name for i in fp32.initializer}]
+    assert len(quantized) == len(with_weight) - len(kept) > 0
+    # The calibration batches differ in length; percentile (a histogram) used to fail on that.
+    batches = load_calibration_inputs(model / "torch" / CALIBRATION_INPUTS)
+    assert len({batch["input_ids"].shape[1] for batch in batches}) > 1
+    target = tmp_path / "model.int8s.onnx"
+    quantize_static_int8(model / "model.onnx", target, batches, ["input_ids", "attention_mask"], "percentile")
+    assert target.stat().st_size > 0
+
+
 @pytest.mark.slow
 def test_static_int8_for_a_model_trained_without_calibration_inputs(tmp_path: Path) -> None:
     pytest.importorskip("torch")
