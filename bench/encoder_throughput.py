@@ -2,7 +2,9 @@
 
 The same fine-tuned model over the same documents on the same number of
 threads, words per second for each and the ratios, measured in one run (the
-median of ``--repeats`` timed passes per system, after a warm-up). Also the
+median of ``--repeats`` timed passes per system, after a warm-up; every
+system is loaded first and the passes are interleaved round by round, so a
+slow stretch of a shared machine falls on all of them). Also the
 resident memory of a process that loads only the int8 pipeline with torch
 and transformers made unimportable (a serving box without the train extra).
 
@@ -151,20 +153,31 @@ def words(texts: list[str]) -> int:
     return sum(len(text.split()) for text in texts)
 
 
-def timed(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
-    """The median of ``repeats`` timed calls of ``fn`` (after the caller's warm-up) and the last call's result."""
-    seconds, out = [], None
-    for _ in range(max(1, repeats)):
-        started = time.perf_counter()
-        out = fn()
-        seconds.append(time.perf_counter() - started)
-    return statistics.median(seconds), out
+def round_robin(systems: dict[str, Callable[[], Any]], repeats: int) -> tuple[dict[str, float], dict[str, Any]]:
+    """The median seconds of ``repeats`` passes of every system, and each system's last output.
+
+    Passes are interleaved: each round runs every system once, in an order
+    rotated by one per round. Timed back to back, one system's passes all
+    land in the same stretch of a shared machine's load, and on this 2-core
+    VM that moved single rows by up to 25% between runs.
+    """
+    names = list(systems)
+    seconds: dict[str, list[float]] = {name: [] for name in names}
+    outputs: dict[str, Any] = {}
+    for round_index in range(max(1, repeats)):
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
+            started = time.perf_counter()
+            outputs[name] = systems[name]()
+            seconds[name].append(time.perf_counter() - started)
+    return {name: statistics.median(values) for name, values in seconds.items()}, outputs
 
 
-def time_distil(
+def distil_pass(
     task: str, model: Path, docs: list[Any], precision: str, threads: int, repeats: int,
     settings: Optional[dict[str, Any]] = None,
-) -> tuple[float, Any]:
+) -> Callable[[], Any]:
+    """A loaded, warmed-up distil pipeline's pass over ``docs`` (``nlp.pipe``, spaCy tokenization included)."""
     import distil
     from distil.training.examples import blank_copy
 
@@ -176,10 +189,10 @@ def time_distil(
         # Fresh copies per pass, made before the clock starts (the component writes into the Docs it gets).
         passes = iter([[blank_copy(doc, "rel") for doc in docs] for _ in range(max(1, repeats))])
         nlp(blank_copy(docs[0], "rel"))
-        return timed(lambda: list(nlp.pipe(next(passes), batch_size=256)), repeats)
+        return lambda: list(nlp.pipe(next(passes), batch_size=256))
     texts = [doc.text for doc in docs]
     list(nlp.pipe(texts[:32]))
-    return timed(lambda: list(nlp.pipe(texts, batch_size=256)), repeats)
+    return lambda: list(nlp.pipe(texts, batch_size=256))
 
 
 def time_hf(task: str, model: Path, docs: list[Any], threads: int) -> float:
@@ -259,12 +272,13 @@ print(json.dumps({{"max_rss_mb": peak, "torch_or_transformers": loaded}}))
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def time_spacy(student: Path, texts: list[str], repeats: int) -> tuple[float, Any]:
+def spacy_pass(student: Path, texts: list[str]) -> Callable[[], Any]:
+    """A loaded, warmed-up spaCy pipeline's pass over ``texts``."""
     import spacy
 
     nlp = spacy.load(student)
     list(nlp.pipe(texts[:32]))
-    return timed(lambda: list(nlp.pipe(texts, batch_size=256)), repeats)
+    return lambda: list(nlp.pipe(texts, batch_size=256))
 
 
 def entity_f(predicted: list[Any], gold: list[Any]) -> float:
@@ -298,7 +312,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--n", type=int, default=2000, help="Number of test documents (WNUT-17 test has 1,287).")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3, help="Timed passes per system (the median is reported).")
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="Timed passes per system, interleaved across systems (the median is reported).")
     parser.add_argument("--levers", action="store_true", help="Add one int8 row per speed setting.")
     parser.add_argument("--preset", action="append", default=[], metavar="NAME=DIR",
                         help="Another student of the task (e.g. trained with --layers 3), timed at int8 side by side.")
@@ -331,26 +346,25 @@ def main() -> None:
     student = args.spacy_student
     if student is None and args.task == "ner" and args.spacy_steps != 0:
         student = spacy_cnn(train, dev, work, args.spacy_steps)
-    rows: dict[str, float] = {}
-    outputs: dict[str, Any] = {}
-    rows["hf_torch_fp32"] = time_hf(args.task, model, gold, args.threads)
+    rows: dict[str, float] = {"hf_torch_fp32": time_hf(args.task, model, gold, args.threads)}
+    systems: dict[str, Callable[[], Any]] = {}
     for name, precision in (("distil_onnx_fp32", "fp32"), ("distil_onnx_int8", "int8"),
                             ("distil_onnx_int8_static", "int8_static")):
-        rows[name], outputs[name] = time_distil(args.task, model, gold, precision, args.threads, args.repeats)
+        systems[name] = distil_pass(args.task, model, gold, precision, args.threads, args.repeats)
     if args.levers:
         for label, settings in LEVERS:
-            name = f"int8 {label}"
-            rows[name], outputs[name] = time_distil(args.task, model, gold, "int8", args.threads, args.repeats, settings)
+            systems[f"int8 {label}"] = distil_pass(args.task, model, gold, "int8", args.threads, args.repeats, settings)
     for name, directory in presets.items():
-        rows[f"preset {name} int8"], outputs[f"preset {name} int8"] = time_distil(
-            args.task, directory, gold, "int8", args.threads, args.repeats)
+        systems[f"preset {name} int8"] = distil_pass(args.task, directory, gold, "int8", args.threads, args.repeats)
     if student is not None:
-        rows["spacy_cnn"], outputs["spacy_cnn"] = time_spacy(student, texts, args.repeats)
+        systems["spacy_cnn"] = spacy_pass(student, texts)
+    timings, outputs = round_robin(systems, args.repeats)
+    rows.update(timings)
     memory = int8_memory(args.task, model, texts, args.threads)
     baseline = rows["hf_torch_fp32"]
     scores = {name: entity_f(out, gold) for name, out in outputs.items()} if args.task == "ner" else {}
     print(f"task {args.task}, model {model}, {len(texts)} test documents, {n_words} words, {args.threads} threads, "
-          f"median of {args.repeats} passes")
+          f"median of {args.repeats} interleaved passes (HF: one pass)")
     print(f"{'system':<36}{'seconds':>10}{'words/s':>12}{'vs HF':>8}{'ents F':>9}")
     for name, seconds in rows.items():
         score = f"{scores[name]:>9.2f}" if name in scores else f"{'':>9}"
