@@ -19,10 +19,13 @@ from pathlib import Path
 import pytest
 
 from distil.components.llm.models.runtime import (
+    LLAMA_CPP_VERSION,
+    PORTABLE_CMAKE_ARGS,
     RuntimeCheckError,
     compiled_features,
     ensure_runtime,
     explain,
+    install_hint,
     missing_features,
     probe,
 )
@@ -166,3 +169,37 @@ def test_the_portable_llama_build_holds_no_avx512_or_amx_instructions() -> None:
         code = subprocess.run(["objdump", "-d", str(library)], capture_output=True, text=True, check=True).stdout
         assert "%zmm" not in code, f"{library.name} holds AVX-512 instructions"
         assert "ldtilecfg" not in code and "tdpb" not in code, f"{library.name} holds AMX instructions"
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_every_way_to_get_llama_cpp_names_the_portable_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No install path builds llama.cpp with llama-cpp-python's -march=native default.
+
+    The build script, the Makefile and the messages that ask for the runtime agree on the flags and the version,
+    and pip is never asked to build it implicitly: the ``llm`` extra does not list it.
+    """
+    import configparser
+
+    script = (REPO / "tools" / "llama-wheel.sh").read_text()
+    assert f'portable="{PORTABLE_CMAKE_ARGS}"' in script, "tools/llama-wheel.sh and PORTABLE_CMAKE_ARGS differ"
+    assert f"version=${{LLAMA_CPP_VERSION:-{LLAMA_CPP_VERSION}}}" in script
+    assert f"LLAMA_CPP_VERSION ?= {LLAMA_CPP_VERSION}" in (REPO / "Makefile").read_text()
+    for flag in ("-DGGML_NATIVE=OFF", "-DGGML_AVX512=OFF", "-DGGML_AMX_TILE=OFF", "-DGGML_AMX_INT8=OFF"):
+        assert flag in PORTABLE_CMAKE_ARGS
+    setup = configparser.ConfigParser()
+    setup.read(REPO / "setup.cfg")
+    for extra, requirements in setup["options.extras_require"].items():
+        assert "llama-cpp-python" not in requirements, f"the {extra!r} extra would let pip build llama.cpp natively"
+    hint = install_hint()
+    assert f"CMAKE_ARGS='{PORTABLE_CMAKE_ARGS}' pip install --no-cache-dir 'llama-cpp-python[server]==" in hint
+    assert "make install" in hint and "distil[llm]" not in hint
+    # The message a user gets without the runtime carries that command.
+    from distil.components.llm.models import make_llamacpp_model
+
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # import llama_cpp now raises ImportError
+    model = make_llamacpp_model(n_ctx=512)
+    with pytest.raises(ValueError, match="needs llama-cpp-python") as raised:
+        model._load()
+    assert hint in str(raised.value)

@@ -43,7 +43,14 @@ def doctor_command(
     Example: distil doctor
     """
     from ...components.llm.models.gguf import default_model_path
-    from ...components.llm.models.runtime import cpu_description, cpu_flags, explain, missing_features, probe
+    from ...components.llm.models.runtime import (
+        cpu_description,
+        cpu_flags,
+        explain,
+        install_hint,
+        missing_features,
+        probe,
+    )
 
     _line("python", f"{sys.version.split()[0]} ({sys.executable})")
     _line("platform", platform.platform())
@@ -67,7 +74,7 @@ def doctor_command(
     else:
         _line("llama build", "not recorded (installed outside tools/llama-wheel.sh: flags unknown)")
     if _version("llama-cpp-python") == "not installed":
-        raise fail("llama-cpp-python is not installed: pip install 'distil[llm]' (or `make install` in a checkout)")
+        raise fail(f"llama-cpp-python is not installed: {install_hint()}")
     try:
         path = model or default_model_path()
     except ValueError as err:

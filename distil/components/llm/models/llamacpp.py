@@ -32,7 +32,7 @@ from ..protocol import Completion, LLMRequest, LLMResponse, TokenLogprob, TokenL
 from ..usage import TracksUsage, Usage
 from .gguf import default_model_path
 from .lazy_grammar import greedy_decode
-from .runtime import ensure_runtime
+from .runtime import ensure_runtime, install_hint
 
 logger = logging.getLogger("distil.llamacpp")
 # Compiled answer grammars kept per model, least recently used out (one per distinct JSON Schema).
@@ -175,7 +175,7 @@ class LlamaCppModel(TracksUsage, UsesResponseCache):
             try:
                 from llama_cpp import Llama
             except ImportError as err:
-                raise ValueError("distil.LlamaCpp.v1 needs llama-cpp-python: pip install 'distil[llm]'") from err
+                raise ValueError(f"distil.LlamaCpp.v1 needs llama-cpp-python: {install_hint()}") from err
             # A llama.cpp build tuned to another CPU dies in decode with SIGSEGV/SIGILL and takes
             # the process along: try it in a child first (once per build and CPU), and fail with a message.
             ensure_runtime(self.path)

@@ -62,12 +62,33 @@ _FEATURE_FLAGS = {
     "AMX_INT8": "amx_int8",
 }
 
-REBUILD_HINT = (
-    "rebuild llama-cpp-python with portable flags: `make install` in a distil checkout "
-    "(tools/llama-wheel.sh), or "
-    "CMAKE_ARGS='-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON' "
-    "pip install --no-cache-dir --force-reinstall --no-deps llama-cpp-python==VERSION"
+# tools/llama-wheel.sh's x86-64 flags (a test keeps the two equal): any AVX2 CPU, AVX-512 and AMX off.
+PORTABLE_CMAKE_ARGS = (
+    "-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON "
+    "-DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF"
 )
+# The version `make install` builds (the Makefile's LLAMA_CPP_VERSION).
+LLAMA_CPP_VERSION = "0.3.36"
+
+
+def install_command(version: str = LLAMA_CPP_VERSION, reinstall: bool = False) -> str:
+    """The pip command that builds llama-cpp-python ``version`` with :data:`PORTABLE_CMAKE_ARGS`.
+
+    llama-cpp-python ships as source only, and its own default build is
+    ``-march=native``: a bare ``pip install llama-cpp-python`` gives a
+    library that can crash on any other CPU. Every message that tells a
+    user to install or rebuild it gives this command (or ``make install``).
+    """
+    # A rebuild replaces the library only (its dependencies are there); a first install also takes the server extra.
+    what = f"--force-reinstall --no-deps llama-cpp-python=={version}" if reinstall else f"'llama-cpp-python[server]=={version}'"
+    return f"CMAKE_ARGS='{PORTABLE_CMAKE_ARGS}' pip install --no-cache-dir {what}"
+
+
+def install_hint(version: str = LLAMA_CPP_VERSION, reinstall: bool = False) -> str:
+    """``make install`` in a checkout, or :func:`install_command` elsewhere: the fix named in error messages."""
+    verb = "rebuild" if reinstall else "install"
+    return (f"{verb} llama-cpp-python with portable flags: `make install` in a distil checkout "
+            f"(tools/llama-wheel.sh), or {install_command(version, reinstall)}")
 
 
 class RuntimeCheckError(DistilError, RuntimeError):
@@ -205,7 +226,7 @@ def explain(result: ProbeResult, model_path: Path) -> str:
         # An exception while loading (not a crash) is the model file's fault, not the build's.
         lines.append(f"  fix: check that {model_path} is a GGUF file this llama.cpp can read")
     else:
-        lines.append("  fix: " + REBUILD_HINT.replace("VERSION", result.version or "<version>"))
+        lines.append("  fix: " + install_hint(result.version or LLAMA_CPP_VERSION, reinstall=True))
     lines.append("  details: distil doctor")
     return "\n".join(lines)
 
