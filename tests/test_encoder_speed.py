@@ -296,3 +296,15 @@ def test_fewer_layers_make_a_smaller_student(tmp_path: Path) -> None:
     with pytest.raises(SchemaError, match="got 3"):
         train("ner", train_path, dev_path, tmp_path / "three", base_model=str(tiny_base()),
               settings=tiny_settings(epochs=1, layers=3), progress=False, log=lambda _: None)
+
+
+def test_the_export_command_names_a_wrong_directory_without_a_traceback(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "distil.training.export", str(tmp_path / "nope")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "is not an encoder model directory" in done.stderr and "distil train" in done.stderr
+    assert "Traceback" not in done.stderr

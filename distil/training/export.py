@@ -13,8 +13,9 @@ the batch. The MatMul after each GELU (the feed-forward output projection)
 stays fp32: its input has outliers a fixed per-tensor scale cannot cover, and
 quantizing it cost 3.8 entity F points on WNUT-17 (40.5 against fp32's 44.3;
 44.1 with it kept in fp32, docs/benchmarks.md). A checkpoint without
-calibration inputs (trained before they were saved) gets no static graph; ``python -m distil.training.export DIR
---calibrate TRAIN`` writes them from a training corpus and exports again.
+calibration inputs (trained before they were saved) gets no static graph;
+``python -m distil.training.export DIR --calibrate TRAIN`` writes them from a
+training corpus and exports again.
 """
 
 from __future__ import annotations
@@ -324,9 +325,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--calibrate", type=Path, help="Annotated training corpus to take calibration inputs from.")
     parser.add_argument("--method", choices=sorted(CALIBRATION_METHODS), default="minmax", help="Calibration method.")
     args = parser.parse_args(argv)
-    if args.calibrate is not None:
-        print(f"calibration inputs: {calibrate_from_corpus(args.directory, args.calibrate)}")
-    export_model_dir(args.directory, calibration_method=args.method)
+    try:
+        if args.calibrate is not None:
+            print(f"calibration inputs: {calibrate_from_corpus(args.directory, args.calibrate)}")
+        export_model_dir(args.directory, calibration_method=args.method)
+    except ModelDirError as err:  # a wrong directory or corpus: the message says what to do, a traceback would not
+        parser.exit(2, f"error: {err}\n")
 
 
 if __name__ == "__main__":
